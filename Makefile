@@ -1,0 +1,67 @@
+# The README's two commands are `make demo` and `make test`; every other target is a step of theirs
+# or an operator convenience. Both do all set-up on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_BOOT ?= python3.11
+VENV        ?= .venv
+SAM_VENV    ?= .venv-sam
+PY          := $(VENV)/bin/python
+PIP         := $(VENV)/bin/pip
+SAM         := $(SAM_VENV)/bin/sam
+TORCH_PINS  := torch==2.14.1 torchvision==0.29.1
+SAM_CLI_PIN := aws-sam-cli==1.170.0
+
+export SAM_CLI_TELEMETRY := 0
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# sam build for the python3.12 Lambda runtime needs both interpreters visible to pyenv.
+export PYENV_VERSION := 3.11.7:3.12.1
+
+.PHONY: help install sam-install lint validate build test demo bench lock clean
+
+help:
+	@echo "make demo   run the whole pipeline locally (sets everything up first)"
+	@echo "make test   lint, validate the template and run every test (sets everything up first)"
+
+# The virtual environment is reused while pyproject.toml and constraints.txt are unchanged.
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip==25.3
+	$(PIP) install --quiet $(TORCH_PINS)
+	$(PIP) install --quiet -c constraints.txt -e '.[dev,deploy]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# aws-sam-cli pins its own boto3/pydantic, so it lives in a virtual environment of its own.
+$(SAM_VENV)/.installed:
+	test -x $(SAM_VENV)/bin/python || $(PYTHON_BOOT) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet $(SAM_CLI_PIN)
+	touch $@
+
+sam-install: $(SAM_VENV)/.installed
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+validate: sam-install
+	$(SAM) validate --lint --template template.yaml
+
+build: sam-install
+	$(SAM) build --template template.yaml
+
+test: install sam-install lint validate
+	$(VENV)/bin/pytest
+
+demo: install
+	$(VENV)/bin/dogbreed demo
+
+# Pin every transitive dependency of the current environment (torch's CUDA wheels excluded:
+# they follow from the torch pin).
+lock: install
+	$(PIP) freeze --exclude-editable | grep -viE '^(nvidia|cuda|triton)' > constraints.txt
+
+clean:
+	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache build dist
