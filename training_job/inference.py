@@ -1,0 +1,419 @@
+"""The SageMaker serving contract for the dog-breed classifier (shipped as `code/inference.py`).
+
+SageMaker's PyTorch serving container calls `model_fn(model_dir)` once per worker, then for every
+request `input_fn(body, content_type)`, `predict_fn(data, model)` and `output_fn(prediction, accept)`.
+The local model server (`dogbreed serve`) runs the same file through the `parse_request` /
+`predict_many` / `render` functions, which raise `request_guards.errors.InputError` for bad input.
+
+Requests (`Content-Type`):
+- `image/jpeg`, `image/png`, `application/x-image`: the image bytes.
+- `application/json`: `{"url": "https://..."}` | `{"image": "<base64>"}` | `{"s3_uri": "s3://b/k"}`, each
+  optionally with `"top_k": 1..10`, or a JSON list of such objects (a batch, at most 16 items).
+- top_k for binary bodies: `X-Amzn-SageMaker-Custom-Attributes: top_k=3` (default 5, maximum 10).
+
+Responses (`Accept`: `application/json` or `*/*`; anything else is refused with 406):
+- one image: `{"model_version": "...", "predictions": [{"breed", "class_index", "probability"}, ...]}`
+- a batch:   `{"model_version": "...", "results": [{"predictions": [...]}, ...]}` in request order.
+
+The model is the ONNX Runtime session over `model.onnx` when present, else the PyTorch weights in
+`model.pth`; nothing is ever downloaded. Thread counts come from DOGBREED_INFERENCE_THREADS (default:
+all cores; the local server divides the cores between its workers).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import importlib
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from dogbreed_job import artifacts, transforms
+from request_guards import image_guard, s3_guard, url_guard
+from request_guards.errors import (
+    BadRequestError,
+    InputError,
+    NotAcceptableError,
+    PayloadTooLargeError,
+    UnsupportedMediaTypeError,
+    ValidationError,
+)
+
+logger = logging.getLogger(__name__)
+
+JSON_CONTENT_TYPE = "application/json"
+IMAGE_CONTENT_TYPES = frozenset({"image/jpeg", "image/png", "application/x-image"})
+ACCEPTED_RESPONSE_TYPES = frozenset({"application/json", "application/*", "*/*"})
+CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
+DEFAULT_TOP_K = 5
+MAX_TOP_K = 10
+MAX_BATCH_ITEMS = 16
+REQUEST_FIELDS = ("url", "image", "s3_uri")
+
+THREADS_ENV = "DOGBREED_INFERENCE_THREADS"
+ONNX_FILE_ENV = "DOGBREED_ONNX_FILE"  # e.g. model.int8.onnx for the quantized variant
+ALLOW_HTTP_ENV = "DOGBREED_ALLOW_HTTP_URLS"
+MAX_BYTES = image_guard.DEFAULT_MAX_BYTES
+MAX_PIXELS = image_guard.DEFAULT_MAX_PIXELS
+
+FloatArray = np.ndarray[Any, np.dtype[np.float32]]
+
+
+# --------------------------------------------------------------------------------------------- model
+
+
+@dataclass
+class ImageClassifier:
+    """A loaded model: `logits(batch)` maps an NCHW float32 batch to (N, num_classes) logits."""
+
+    config: artifacts.ModelConfig
+    classes: list[str]
+    backend: str  # "onnx" or "pytorch"
+    logits: Callable[[FloatArray], FloatArray]
+
+    @property
+    def model_version(self) -> str:
+        return self.config.model_version
+
+    @property
+    def image_size(self) -> int:
+        return self.config.image_size
+
+
+def inference_threads() -> int:
+    raw = os.environ.get(THREADS_ENV, "")
+    if raw.strip().isdigit() and int(raw) > 0:
+        return int(raw)
+    return max(1, os.cpu_count() or 1)
+
+
+def _onnx_logits(path: Path, threads: int) -> Callable[[FloatArray], FloatArray]:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1  # one graph at a time per worker; parallelism is inside ops
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    input_name = session.get_inputs()[0].name
+    output_name = session.get_outputs()[0].name
+
+    def run(batch: FloatArray) -> FloatArray:
+        (out,) = session.run([output_name], {input_name: np.ascontiguousarray(batch, dtype=np.float32)})
+        return np.asarray(out, dtype=np.float32)
+
+    return run
+
+
+def _pytorch_logits(
+    model_dir: Path, config: artifacts.ModelConfig, threads: int
+) -> Callable[[FloatArray], FloatArray]:
+    import torch  # only for the fallback: the ONNX path never imports torch
+    from dogbreed_job.model import build_model, load_weights
+
+    torch.set_num_threads(threads)
+    network = build_model(config.backbone, config.num_classes, pretrained=False)
+    state = torch.load(model_dir / artifacts.WEIGHTS_FILE, map_location="cpu", weights_only=True)
+    load_weights(network, state).eval()
+
+    def run(batch: FloatArray) -> FloatArray:
+        with torch.inference_mode():
+            out = network(torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)))
+        return np.asarray(out.numpy(), dtype=np.float32)
+
+    return run
+
+
+def load_model(model_dir: str | Path, *, prefer_onnx: bool = True) -> ImageClassifier:
+    """Load config, classes and the network from a model directory (no network access)."""
+    directory = Path(model_dir)
+    config = artifacts.ModelConfig.load(directory)
+    classes = artifacts.load_classes(directory)
+    if len(classes) != config.num_classes:
+        raise ValueError(
+            f"{artifacts.CLASSES_FILE} has {len(classes)} names for {config.num_classes} classes"
+        )
+    threads = inference_threads()
+    onnx_path = directory / os.environ.get(ONNX_FILE_ENV, artifacts.ONNX_FILE)
+    if prefer_onnx and onnx_path.is_file():
+        backend, logits = "onnx", _onnx_logits(onnx_path, threads)
+    elif (directory / artifacts.WEIGHTS_FILE).is_file():
+        backend, logits = "pytorch", _pytorch_logits(directory, config, threads)
+    else:
+        raise FileNotFoundError(f"{directory} has neither {onnx_path.name} nor {artifacts.WEIGHTS_FILE}")
+    logger.info(
+        "loaded model %s (%s, %s backend, %d threads)",
+        config.model_version,
+        config.backbone,
+        backend,
+        threads,
+    )
+    return ImageClassifier(config=config, classes=classes, backend=backend, logits=logits)
+
+
+# ------------------------------------------------------------------------------------------ requests
+
+
+@dataclass(frozen=True)
+class PredictionRequest:
+    """Preprocessed images (N, 3, S, S) with the top_k asked for each, and whether it was a batch."""
+
+    inputs: FloatArray
+    top_ks: tuple[int, ...]
+    is_batch: bool
+
+
+def media_type(content_type: str | None) -> str:
+    """`image/JPEG; charset=x` -> `image/jpeg`."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def validate_top_k(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TOP_K:
+        raise ValidationError(f"top_k must be an integer from 1 to {MAX_TOP_K}", code="invalid_top_k")
+    return value
+
+
+def top_k_from_custom_attributes(attributes: str | None) -> int | None:
+    """`top_k=3` (optionally among other `key=value` pairs separated by `,` or `;`)."""
+    if not attributes:
+        return None
+    for pair in attributes.replace(";", ",").split(","):
+        key, _, value = pair.partition("=")
+        if key.strip().lower() == "top_k":
+            text = value.strip()
+            if not text.isdigit():
+                raise ValidationError(f"top_k must be an integer from 1 to {MAX_TOP_K}", code="invalid_top_k")
+            return validate_top_k(int(text))
+    return None
+
+
+def _allow_http() -> bool:
+    return os.environ.get(ALLOW_HTTP_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def _decode_base64(text: Any) -> bytes:
+    if not isinstance(text, str) or not text:
+        raise BadRequestError('"image" must be a non-empty base64 string', code="invalid_base64")
+    if text.startswith("data:"):
+        text = text.partition(",")[2]  # data:image/jpeg;base64,....
+    if len(text) > MAX_BYTES * 4 // 3 + 4:
+        raise PayloadTooLargeError(f"the image is larger than {MAX_BYTES} bytes", code="body_too_large")
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise BadRequestError('"image" is not valid base64', code="invalid_base64") from error
+
+
+def _source_bytes(item: Mapping[str, Any]) -> bytes:
+    present = [name for name in REQUEST_FIELDS if name in item]
+    if len(present) != 1:
+        raise ValidationError('send exactly one of "url", "image" or "s3_uri"', code="invalid_request")
+    source = present[0]
+    value = item[source]
+    if source == "image":
+        return _decode_base64(value)
+    if source == "url":
+        if not isinstance(value, str):
+            raise BadRequestError('"url" must be a string', code="invalid_url")
+        return url_guard.fetch_url(value, allow_http=_allow_http(), max_bytes=MAX_BYTES)
+    if not isinstance(value, str):
+        raise BadRequestError('"s3_uri" must be a string', code="invalid_s3_uri")
+    bucket, key = s3_guard.parse_s3_uri(value, s3_guard.allowed_buckets_from_env())
+    return s3_guard.read_s3_object(bucket, key, max_bytes=MAX_BYTES)
+
+
+def preprocess_image(data: bytes, image_size: int) -> FloatArray:
+    """Guarded decode (reduced-scale JPEG decode when large) + the training evaluation preprocessing."""
+    image = image_guard.load_image(
+        data, max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS, min_size=transforms.resize_size(image_size)
+    )
+    return transforms.preprocess(image, image_size)
+
+
+def _json_items(body: bytes) -> tuple[list[Mapping[str, Any]], bool]:
+    try:
+        document = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BadRequestError("the body is not valid JSON", code="invalid_json") from error
+    if isinstance(document, dict):
+        return [document], False
+    if isinstance(document, list):
+        if not document:
+            raise ValidationError("the batch is empty", code="empty_batch")
+        if len(document) > MAX_BATCH_ITEMS:
+            raise ValidationError(f"a batch holds at most {MAX_BATCH_ITEMS} images", code="batch_too_large")
+        if not all(isinstance(item, dict) for item in document):
+            raise ValidationError("every batch item must be a JSON object", code="invalid_request")
+        return document, True
+    raise ValidationError("the JSON body must be an object or a list of objects", code="invalid_request")
+
+
+def parse_request(
+    body: bytes | bytearray | str,
+    content_type: str | None,
+    image_size: int,
+    *,
+    custom_attributes: str | None = None,
+) -> PredictionRequest:
+    """Validate, fetch, decode and preprocess one request. Raises InputError for any bad input."""
+    data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+    image_guard.check_body_size(data, max_bytes=MAX_BYTES)
+    default_top_k = top_k_from_custom_attributes(custom_attributes) or DEFAULT_TOP_K
+    kind = media_type(content_type)
+    if kind in IMAGE_CONTENT_TYPES:
+        return PredictionRequest(preprocess_image(data, image_size)[None], (default_top_k,), is_batch=False)
+    if kind != JSON_CONTENT_TYPE:
+        raise UnsupportedMediaTypeError(
+            f"content type {kind or '(none)'!r} is not supported; send image/jpeg, image/png, "
+            "application/x-image or application/json",
+            code="unsupported_content_type",
+        )
+    items, is_batch = _json_items(data)
+    arrays: list[FloatArray] = []
+    top_ks: list[int] = []
+    for item in items:
+        unknown = sorted(set(item) - {*REQUEST_FIELDS, "top_k"})
+        if unknown:
+            raise ValidationError(f"unknown field(s): {', '.join(unknown)}", code="unknown_field")
+        top_ks.append(validate_top_k(item["top_k"]) if "top_k" in item else default_top_k)
+        arrays.append(preprocess_image(_source_bytes(item), image_size))
+    return PredictionRequest(np.stack(arrays), tuple(top_ks), is_batch=is_batch)
+
+
+# ---------------------------------------------------------------------------------------- prediction
+
+
+def softmax(logits: FloatArray) -> np.ndarray[Any, np.dtype[np.float64]]:
+    shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    return np.asarray(exp / exp.sum(axis=1, keepdims=True), dtype=np.float64)
+
+
+def top_predictions(
+    probabilities: np.ndarray[Any, Any], classes: Sequence[str], k: int
+) -> list[dict[str, Any]]:
+    order = np.argsort(-probabilities, kind="stable")[:k]
+    return [
+        {"breed": classes[int(index)], "class_index": int(index), "probability": float(probabilities[index])}
+        for index in order
+    ]
+
+
+def predict_many(requests: Sequence[PredictionRequest], model: ImageClassifier) -> list[dict[str, Any]]:
+    """Run several requests' images as ONE batch through the network (dynamic batching) and build
+    each request's response document."""
+    if not requests:
+        return []
+    batch = requests[0].inputs if len(requests) == 1 else np.concatenate([r.inputs for r in requests])
+    probabilities = softmax(model.logits(batch))
+    documents: list[dict[str, Any]] = []
+    offset = 0
+    for request in requests:
+        rows = probabilities[offset : offset + len(request.top_ks)]
+        offset += len(request.top_ks)
+        per_image = [
+            top_predictions(row, model.classes, k) for row, k in zip(rows, request.top_ks, strict=True)
+        ]
+        if request.is_batch:
+            documents.append(
+                {"model_version": model.model_version, "results": [{"predictions": p} for p in per_image]}
+            )
+        else:
+            documents.append({"model_version": model.model_version, "predictions": per_image[0]})
+    return documents
+
+
+def check_accept(accept: str | None) -> str:
+    """The response content type for an Accept header; raises NotAcceptableError (406)."""
+    if not accept or not accept.strip():
+        return JSON_CONTENT_TYPE
+    for media_range in accept.split(","):
+        if media_type(media_range) in ACCEPTED_RESPONSE_TYPES:
+            return JSON_CONTENT_TYPE
+    raise NotAcceptableError(f"cannot produce {accept!r}; accept application/json", code="not_acceptable")
+
+
+def render(document: Mapping[str, Any], accept: str | None) -> tuple[str, str]:
+    """(body, content type) for a response document."""
+    return json.dumps(document, separators=(",", ":")), check_accept(accept)
+
+
+# ----------------------------------------------------------------------- SageMaker handler functions
+
+
+def _for_container(error: InputError) -> Exception:
+    """Inside SageMaker's serving toolkit, only its own error type carries a 4xx status to the client."""
+    try:
+        toolkit_errors = importlib.import_module("sagemaker_inference.errors")
+    except ImportError:
+        return error
+    converted: Exception = toolkit_errors.GenericInferenceToolkitError(
+        error.status, json.dumps(error.to_dict())
+    )
+    return converted
+
+
+def _request_header(context: Any, name: str) -> str | None:
+    """A request header from the toolkit's context object (None when there is no context)."""
+    getter = getattr(context, "get_request_header", None)
+    if getter is None:
+        return None
+    try:
+        value = getter(0, name) or getter(0, name.lower())
+    except (KeyError, IndexError, AttributeError, TypeError):
+        return None
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def model_fn(model_dir: str) -> ImageClassifier:
+    model = load_model(model_dir)
+    _IMAGE_SIZE["size"] = model.image_size
+    return model
+
+
+def input_fn(request_body: Any, request_content_type: str, context: Any = None) -> PredictionRequest:
+    # `context` is passed by the toolkit when the function takes three parameters; it carries the
+    # request headers (for top_k on binary bodies). The toolkit does not hand the model to input_fn:
+    # the image size is the one model_fn loaded in this worker.
+    try:
+        return parse_request(
+            request_body,
+            request_content_type,
+            _container_image_size(),
+            custom_attributes=_request_header(context, CUSTOM_ATTRIBUTES_HEADER),
+        )
+    except InputError as error:
+        raise _for_container(error) from error
+
+
+def predict_fn(input_data: PredictionRequest, model: ImageClassifier) -> dict[str, Any]:
+    return predict_many([input_data], model)[0]
+
+
+def output_fn(prediction: Mapping[str, Any], accept: str) -> tuple[str, str]:
+    try:
+        return render(prediction, accept)
+    except InputError as error:
+        raise _for_container(error) from error
+
+
+_IMAGE_SIZE: dict[str, int] = {}
+
+
+def _container_image_size() -> int:
+    """Image size of the model this worker loaded (else the config in SM_MODEL_DIR, /opt/ml/model)."""
+    if "size" not in _IMAGE_SIZE:
+        model_dir = Path(os.environ.get("SM_MODEL_DIR", "/opt/ml/model"))
+        try:
+            _IMAGE_SIZE["size"] = artifacts.ModelConfig.load(model_dir).image_size
+        except (OSError, ValueError, KeyError):
+            _IMAGE_SIZE["size"] = transforms.DEFAULT_IMAGE_SIZE
+    return _IMAGE_SIZE["size"]
