@@ -9,7 +9,11 @@ import sys
 from collections.abc import Callable, Sequence
 
 # One line per command group; keep alphabetical.
-COMMAND_MODULES: tuple[str, ...] = ("dogbreed.commands.data",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "dogbreed.commands.data",
+    "dogbreed.commands.predict",
+    "dogbreed.commands.serve",
+)
 
 Handler = Callable[[argparse.Namespace], int]
 

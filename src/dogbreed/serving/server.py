@@ -1,0 +1,84 @@
+"""Run the model server: uvicorn with N worker processes, each loading the model once and batching.
+
+SIGTERM (or Ctrl-C) drains: workers stop accepting, finish in-flight requests and queued batches,
+then exit; the process exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import uvicorn
+
+from dogbreed.serving.settings import (
+    DEFAULT_MAX_BATCH_DELAY_MS,
+    DEFAULT_MAX_BATCH_SIZE,
+    DEFAULT_PORT,
+    DEFAULT_PREPROCESS_THREADS,
+    GRACEFUL_SHUTDOWN_S,
+    SETTINGS_ENV,
+    ServeSettings,
+)
+
+THREADS_ENV = "DOGBREED_INFERENCE_THREADS"  # read by inference.py in each worker
+APP_FACTORY = "dogbreed.serving.app:create_app"
+REQUIRED_FILES = ("model_config.json", "classes.json")
+
+
+class ModelDirError(ValueError):
+    """The model directory is missing files the server needs."""
+
+
+def check_model_dir(model_dir: Path) -> None:
+    if not model_dir.is_dir():
+        raise ModelDirError(f"model directory {model_dir} does not exist")
+    missing = [name for name in REQUIRED_FILES if not (model_dir / name).is_file()]
+    if missing:
+        raise ModelDirError(f"model directory {model_dir} lacks {', '.join(missing)}")
+    if not (model_dir / "model.onnx").is_file() and not (model_dir / "model.pth").is_file():
+        raise ModelDirError(f"model directory {model_dir} has neither model.onnx nor model.pth")
+
+
+def threads_per_worker(workers: int) -> int:
+    return max(1, (os.cpu_count() or 1) // max(1, workers))
+
+
+def run(
+    model_dir: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    workers: int = 1,
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+    max_batch_delay_ms: float = DEFAULT_MAX_BATCH_DELAY_MS,
+    preprocess_threads: int = DEFAULT_PREPROCESS_THREADS,
+    log_level: str = "info",
+) -> None:
+    """Serve `model_dir` until SIGTERM/SIGINT. Blocks."""
+    directory = Path(model_dir).resolve()
+    check_model_dir(directory)
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+    settings = ServeSettings(
+        model_dir=str(directory),
+        max_batch_size=max_batch_size,
+        max_batch_delay_ms=max_batch_delay_ms,
+        preprocess_threads=preprocess_threads,
+    )
+    os.environ[SETTINGS_ENV] = settings.to_env()
+    # Split the cores between workers unless the operator chose a thread count.
+    os.environ.setdefault(THREADS_ENV, str(threads_per_worker(workers)))
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        timeout_keep_alive=30,
+    )
