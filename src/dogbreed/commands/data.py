@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,18 @@ def register(subparsers: Any) -> None:
     synth.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
     synth.set_defaults(handler=_synth)
 
+    check = actions.add_parser(
+        "check",
+        help="validate a dataset before paying for compute (exit 1 when it has errors)",
+        description="Validate a dataset in the dogImages layout: class count, per-split counts, classes "
+        "missing from a split, and empty, non-image, corrupt or truncated files. Exits 0 when it is "
+        "usable, 1 when it has errors, 2 when the folder cannot be read.",
+    )
+    check.add_argument("dataset", type=Path, metavar="DIR", help="dataset root (holds train/ valid/ test/)")
+    check.add_argument("--json", action="store_true", help="print the report as JSON")
+    check.add_argument("--workers", type=int, default=8, help="decode threads (default 8)")
+    check.set_defaults(handler=_check)
+
 
 def _synth(args: argparse.Namespace) -> int:
     from dogbreed.data.synth import SynthError, split_counts, synthesize
@@ -50,3 +63,15 @@ def _synth(args: argparse.Namespace) -> int:
     )
     print(f"wrote {args.classes} classes to {root} ({counts} images) and {root / 'manifest.json'}")
     return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from dogbreed.data.check import DatasetPathError, check_directory
+
+    try:
+        report = check_directory(args.dataset, workers=args.workers)
+    except (DatasetPathError, OSError) as exc:
+        print(f"dogbreed data check: error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.to_text())
+    return 0 if report.ok else 1
