@@ -1,0 +1,52 @@
+"""Domain errors of the prediction layer. Client input errors are `request_guards.errors.InputError`
+(one hierarchy shared with the endpoint); the errors here are about the endpoint and the store.
+
+Every message is safe to return to a client: no ARNs, account ids, endpoint names or stack traces.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class PredictionError(Exception):
+    status: ClassVar[int] = 500
+    default_code: ClassVar[str] = "internal_error"
+    # Whether an asynchronous trigger should retry the event (predict_s3 re-raises these).
+    transient: ClassVar[bool] = False
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+
+
+class PredictionNotFoundError(PredictionError):
+    status = 404
+    default_code = "not_found"
+
+
+class EndpointError(PredictionError):
+    """502: the endpoint answered, but with a server error or a body that breaks the contract."""
+
+    status = 502
+    default_code = "endpoint_error"
+    transient = True
+
+
+class EndpointUnavailableError(EndpointError):
+    """503: throttled, not deployed yet, updating, or unreachable after the retry budget."""
+
+    status = 503
+    default_code = "endpoint_unavailable"
+
+    def __init__(self, message: str, *, code: str | None = None, retry_after_s: int = 5) -> None:
+        super().__init__(message, code=code)
+        self.retry_after_s = retry_after_s
+
+
+class EndpointTimeoutError(EndpointError):
+    """504: the endpoint did not answer within the read timeout."""
+
+    status = 504
+    default_code = "endpoint_timeout"

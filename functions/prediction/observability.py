@@ -1,0 +1,58 @@
+"""The one Logger, Tracer and Metrics of both functions. Service name and namespace come from the
+`POWERTOOLS_*` variables in the template's Globals.
+
+Metric dimensions are bounded: `Source` is api|s3 and `Reason` is the error class's stable default
+code (a handful of values), never a breed, an id, a key or a free-form message.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
+from aws_lambda_powertools.metrics import MetricUnit
+
+from prediction.models import Source
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+
+def start_invocation(source: Source) -> None:
+    """Dimension every metric of this invocation by its source (cleared when the metrics flush)."""
+    metrics.add_dimension(name="Source", value=source)
+
+
+def record_prediction(*, latency_ms: float) -> None:
+    metrics.add_metric(name="Predictions", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="PredictionLatency", unit=MetricUnit.Milliseconds, value=latency_ms)
+
+
+def record_endpoint_latency(latency_ms: float) -> None:
+    metrics.add_metric(name="EndpointLatency", unit=MetricUnit.Milliseconds, value=latency_ms)
+
+
+def record_rejection(*, source: Source, reason: str) -> None:
+    """A refused input (4xx / rejected object), emitted on its own so `Reason` only dimensions this metric."""
+    with single_metric(
+        name="Rejections",
+        unit=MetricUnit.Count,
+        value=1,
+        namespace=metrics.namespace,
+        default_dimensions={"service": metrics.service or "dogbreed", "Source": source, "Reason": reason},
+    ):
+        pass
+
+
+@contextmanager
+def stopwatch() -> Iterator[list[float]]:
+    """`with stopwatch() as elapsed:` ... `elapsed[0]` is the duration in milliseconds afterwards."""
+    elapsed = [0.0]
+    start = time.perf_counter()
+    try:
+        yield elapsed
+    finally:
+        elapsed[0] = (time.perf_counter() - start) * 1000.0

@@ -1,0 +1,165 @@
+"""Where results live: one JSON object per prediction in the inference bucket and one item per
+prediction in the Predictions table (TTL attribute `expires_at`), plus the rejection records.
+
+Bucket layout (ARCHITECTURE.md): `incoming/<path>` -> `results/<path>.json` or `rejected/<path>.json`;
+API predictions are stored as `results/api/<prediction_id>.json`.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from botocore.exceptions import ClientError
+from request_guards.errors import PayloadTooLargeError
+
+from prediction.errors import PredictionNotFoundError
+from prediction.models import Prediction, PredictionRecord
+
+INCOMING_PREFIX = "incoming/"
+RESULTS_PREFIX = "results/"
+REJECTED_PREFIX = "rejected/"
+API_RESULTS_PREFIX = "results/api/"
+JSON_CONTENT_TYPE = "application/json"
+
+
+def api_result_key(prediction_id: str) -> str:
+    return f"{API_RESULTS_PREFIX}{prediction_id}.json"
+
+
+def relative_incoming_path(key: str) -> str | None:
+    """`incoming/a/b.jpg` -> `a/b.jpg`; None for a key outside `incoming/`."""
+    if not key.startswith(INCOMING_PREFIX) or len(key) == len(INCOMING_PREFIX) or key.endswith("/"):
+        return None
+    return key[len(INCOMING_PREFIX) :]
+
+
+def result_key_for(relative_path: str) -> str:
+    return f"{RESULTS_PREFIX}{relative_path}.json"
+
+
+def rejected_key_for(relative_path: str) -> str:
+    return f"{REJECTED_PREFIX}{relative_path}.json"
+
+
+class ResultStore:
+    def __init__(
+        self, s3_client: Any, dynamodb_client: Any, *, bucket: str, table: str, ttl_days: int
+    ) -> None:
+        self._s3 = s3_client
+        self._dynamodb = dynamodb_client
+        self._bucket = bucket
+        self._table = table
+        self._ttl = timedelta(days=ttl_days)
+
+    def save(
+        self, record: PredictionRecord, *, result_key: str, input_kind: str, input_ref: str = ""
+    ) -> None:
+        """Write the S3 JSON first, then the item: an item always points at an existing object."""
+        document = record.model_dump(mode="json") | {"input_kind": input_kind}
+        if input_ref:
+            document["input"] = input_ref
+        self._put_json(result_key, document)
+        item: dict[str, Any] = {
+            "prediction_id": {"S": record.prediction_id},
+            "model_version": {"S": record.model_version},
+            "predictions": {"L": [_prediction_attr(p) for p in record.predictions]},
+            "created_at": {"S": record.created_at.isoformat()},
+            "source": {"S": record.source},
+            "input_kind": {"S": input_kind},
+            "result_key": {"S": result_key},
+            "expires_at": {"N": str(int((record.created_at + self._ttl).timestamp()))},
+        }
+        if input_ref:
+            item["input_ref"] = {"S": input_ref[:2048]}
+        # A deterministic id (S3 drops) overwrites its own item on a retry: still exactly one record.
+        self._dynamodb.put_item(TableName=self._table, Item=item)
+
+    def get(self, prediction_id: str) -> PredictionRecord:
+        response = self._dynamodb.get_item(
+            TableName=self._table, Key={"prediction_id": {"S": prediction_id}}, ConsistentRead=True
+        )
+        item = response.get("Item")
+        if item is None:
+            raise PredictionNotFoundError(f"no prediction with id {prediction_id}")
+        return PredictionRecord(
+            prediction_id=item["prediction_id"]["S"],
+            model_version=item["model_version"]["S"],
+            predictions=[_prediction_from_attr(value["M"]) for value in item["predictions"]["L"]],
+            created_at=datetime.fromisoformat(item["created_at"]["S"]),
+            source=item["source"]["S"],
+        )
+
+    def save_rejection(
+        self, *, rejected_key: str, source_key: str, code: str, message: str, at: datetime
+    ) -> None:
+        self._put_json(
+            rejected_key,
+            {
+                "source_key": source_key,
+                "reason": {"code": code, "message": message},
+                "rejected_at": at.isoformat(),
+            },
+        )
+
+    def read_object(self, bucket: str, key: str, version_id: str | None = None, *, max_bytes: int) -> bytes:
+        """The object's bytes, refused (413) above `max_bytes` without reading it all.
+
+        Raises botocore ClientError for S3 failures (NoSuchKey, throttling, ...): the caller decides
+        which are final and which the trigger should retry.
+        """
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        response = self._s3.get_object(**kwargs)
+        body = response["Body"]
+        try:
+            if int(response.get("ContentLength") or 0) > max_bytes:
+                raise PayloadTooLargeError(
+                    f"the object is {response['ContentLength']} bytes; the limit is {max_bytes} bytes",
+                    code="body_too_large",
+                )
+            data: bytes = body.read(max_bytes + 1)
+        finally:
+            body.close()
+        if len(data) > max_bytes:
+            raise PayloadTooLargeError(f"the object is larger than {max_bytes} bytes", code="body_too_large")
+        return data
+
+    def _put_json(self, key: str, document: dict[str, Any]) -> None:
+        self._s3.put_object(
+            Bucket=self._bucket,
+            Key=key,
+            Body=json.dumps(document, separators=(",", ":")).encode(),
+            ContentType=JSON_CONTENT_TYPE,
+        )
+
+
+def is_missing_object(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code", "") in (
+        "NoSuchKey",
+        "404",
+        "NotFound",
+        "NoSuchVersion",
+    )
+
+
+def _prediction_attr(prediction: Prediction) -> dict[str, Any]:
+    return {
+        "M": {
+            "breed": {"S": prediction.breed},
+            "class_index": {"N": str(prediction.class_index)},
+            # Decimal(str(x)) keeps the float's shortest repr (DynamoDB numbers are decimal).
+            "probability": {"N": str(Decimal(str(prediction.probability)))},
+        }
+    }
+
+
+def _prediction_from_attr(attr: dict[str, Any]) -> Prediction:
+    return Prediction(
+        breed=attr["breed"]["S"],
+        class_index=int(attr["class_index"]["N"]),
+        probability=float(attr["probability"]["N"]),
+    )
