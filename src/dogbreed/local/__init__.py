@@ -1,0 +1,1 @@
+"""The local cloud: moto plus real processes standing in for the AWS services the product uses."""
