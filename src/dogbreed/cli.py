@@ -10,9 +10,12 @@ from collections.abc import Callable, Sequence
 
 # One line per command group; keep alphabetical.
 COMMAND_MODULES: tuple[str, ...] = (
+    "dogbreed.commands.bench",
     "dogbreed.commands.data",
+    "dogbreed.commands.demo",
     "dogbreed.commands.predict",
     "dogbreed.commands.serve",
+    "dogbreed.commands.train",
 )
 
 Handler = Callable[[argparse.Namespace], int]

@@ -1,0 +1,1 @@
+"""Benchmarks behind `dogbreed bench`: each module exposes `register(bench_subparsers)`."""
