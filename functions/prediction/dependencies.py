@@ -6,7 +6,7 @@ from __future__ import annotations
 import boto3
 from botocore.config import Config
 
-from prediction.endpoint_client import SageMakerEndpointClient, botocore_config
+from prediction.endpoint_client import EndpointClient, SageMakerEndpointClient, botocore_config
 from prediction.image_source import ImageSource, UrlFetcher, guarded_url_fetcher
 from prediction.result_store import ResultStore
 from prediction.service import PredictionService
@@ -21,7 +21,7 @@ _service: PredictionService | None = None
 def build_service(
     settings: Settings,
     *,
-    endpoint: SageMakerEndpointClient | None = None,
+    endpoint: EndpointClient | None = None,
     url_fetcher: UrlFetcher | None = None,
 ) -> PredictionService:
     s3_client = boto3.client("s3", config=AWS_CONFIG)
