@@ -40,7 +40,7 @@ CYCLES: tuple[float, ...] = (2.5, 6.5)
 SIDE_RANGE = (0.75, 1.6)
 MAX_CLASSES = len(DOGIMAGES_CLASSES)
 
-Array = np.ndarray[Any, np.dtype[np.float64]]
+Array = np.ndarray[Any, np.dtype[np.floating[Any]]]
 
 
 class SynthError(ValueError):
@@ -76,7 +76,7 @@ def default_dataset_id(classes: int, per_class: int, size: int, seed: int) -> st
 
 
 def _rgb(hue: float, saturation: float, value: float) -> Array:
-    return np.asarray(colorsys.hsv_to_rgb(hue % 1.0, saturation, value), dtype=np.float64) * 255.0
+    return np.asarray(colorsys.hsv_to_rgb(hue % 1.0, saturation, value), dtype=np.float32) * np.float32(255.0)
 
 
 def _stripes(t: Array, phase: float) -> Array:
@@ -118,7 +118,7 @@ def render_image(class_index: int, size: int, rng: np.random.Generator) -> Image
     width = round(size * rng.uniform(*SIDE_RANGE))
     height = round(size * rng.uniform(*SIDE_RANGE))
     shorter = float(min(width, height))
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     u, v = xs / shorter, ys / shorter
 
     # Background: any hue, low saturation, a gentle gradient.
@@ -139,7 +139,7 @@ def render_image(class_index: int, size: int, rng: np.random.Generator) -> Image
     inside = np.clip((1.0 - ellipse) * 6.0, 0.0, 1.0)[..., None]
 
     pixels = background * (1.0 - inside) + body * inside
-    pixels += rng.normal(0.0, 8.0, size=pixels.shape)
+    pixels += rng.standard_normal(size=pixels.shape, dtype=np.float32) * np.float32(8.0)
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
 
 
