@@ -226,6 +226,8 @@ def _request_once(
     try:
         connection.connect()
         assert connection.sock is not None
+        # Each blocking read waits at most this long; the total deadline is checked between reads, so a
+        # slow-drip server overruns it by at most one read timeout.
         connection.sock.settimeout(min(read_timeout, _remaining(deadline)))
         connection.request(
             "GET",
@@ -244,7 +246,7 @@ def _request_once(
         chunks: list[bytes] = []
         received = 0
         while True:
-            connection.sock.settimeout(min(read_timeout, _remaining(deadline)))
+            _remaining(deadline)
             chunk = response.read(_CHUNK)
             if not chunk:
                 break
