@@ -130,7 +130,11 @@ def download(url: str, dest: Path, *, retries: int = 3, progress: bool = True) -
             if response.status_code == 416 and offset:
                 # Nothing left to send: the part file already holds the whole body.
                 break
-            if response.status_code == 206 and _content_range_start(response) == offset:
+            if response.status_code == 206:
+                start = _content_range_start(response)
+                if start != offset:
+                    part.unlink(missing_ok=True)  # unusable answer: the next attempt starts over
+                    raise FetchError(f"{url} sent bytes from {start}, not from {offset}; run again")
                 mode = "ab"
             elif response.status_code == 200:
                 offset, mode = 0, "wb"  # the server ignored Range: start over
