@@ -30,6 +30,7 @@ class Archive:
     payload: bytes = b""
     truncate_responses: int = 0  # cut this many responses short (full Content-Length, half the body)
     ignore_range: bool = False
+    wrong_offset: bool = False  # answer a Range request from byte 0 with a 206
     status: int = 200
     ranges: list[str | None] = field(default_factory=list)
 
@@ -47,7 +48,7 @@ def _make_handler(archive: Archive) -> type[BaseHTTPRequestHandler]:
             body, start = archive.payload, 0
             requested = self.headers.get("Range")
             if requested and not archive.ignore_range:
-                start = int(requested.removeprefix("bytes=").split("-")[0])
+                start = 0 if archive.wrong_offset else int(requested.removeprefix("bytes=").split("-")[0])
                 if start >= len(body):
                     self.send_response(416)
                     self.send_header("Content-Range", f"bytes */{len(body)}")
@@ -148,6 +149,20 @@ def test_server_that_ignores_range_restarts_from_zero(server: tuple[str, Archive
     (tmp_path / "dogImages.zip.part").write_bytes(b"stale bytes that must not survive")
     fetch(tmp_path, url=url, progress=False, keep_zip=True)
     assert archive.ranges == ["bytes=33-"]
+    assert (tmp_path / "dogImages.zip").read_bytes() == archive.payload
+
+
+def test_range_answer_from_the_wrong_offset_restarts_the_download(
+    server: tuple[str, Archive], tmp_path: Path
+) -> None:
+    url, archive = server
+    archive.wrong_offset = True
+    part = tmp_path / "dogImages.zip.part"
+    part.write_bytes(archive.payload[:1000])
+    with pytest.raises(FetchError, match="sent bytes from 0, not from 1000"):
+        fetch(tmp_path, url=url, progress=False)
+    assert not part.exists()
+    fetch(tmp_path, url=url, progress=False, keep_zip=True)
     assert (tmp_path / "dogImages.zip").read_bytes() == archive.payload
 
 
