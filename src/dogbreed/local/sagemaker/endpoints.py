@@ -46,7 +46,10 @@ ENDPOINT_LOG_GROUP = "/aws/sagemaker/Endpoints"
 
 
 def default_serve_command(model_dir: Path, port: int) -> list[str]:
-    return [sys.executable, "-m", "dogbreed", "serve", "--model-dir", str(model_dir), "--port", str(port)]
+    return [
+        sys.executable, "-m", "dogbreed", "serve",
+        "--model-dir", str(model_dir), "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+    ]  # fmt: skip
 
 
 class InvokeError(Exception):
@@ -71,6 +74,7 @@ class Instance:
     proc: Any
     log_path: Path
     inflight: int = 0
+    served: int = 0
 
     @property
     def url(self) -> str:
@@ -224,6 +228,15 @@ class Fleet:
         while is_idle is not None and not is_idle() and time.monotonic() < deadline:
             time.sleep(0.02)
         self._processes.terminate(instance.proc, 3.0)
+
+
+def _instance_status(instance: Instance) -> dict[str, Any]:
+    return {
+        "url": instance.url,
+        "pid": instance.proc.pid,
+        "inflight": instance.inflight,
+        "served": instance.served,
+    }
 
 
 def _tail(path: Path, lines: int = 5) -> str:
@@ -717,6 +730,7 @@ class EndpointService:
                     f"Endpoint {endpoint_name} is overloaded: too many concurrent requests.",
                 )
             instance.inflight += 1
+            instance.served += 1
             return Lease(endpoint=endpoint_name, variant=variant, instance=instance)
 
     def release(self, lease: Lease, status: int, latency_us: float | None) -> None:
@@ -848,7 +862,12 @@ class EndpointService:
                                 "CurrentInstanceCount": len(variant.fleet.instances),
                                 "DesiredInstanceCount": variant.desired_count,
                                 "Instances": [
-                                    {"url": i.url, "pid": i.proc.pid, "inflight": i.inflight}
+                                    {
+                                        "url": i.url,
+                                        "pid": i.proc.pid,
+                                        "inflight": i.inflight,
+                                        "served": i.served,
+                                    }
                                     for i in variant.fleet.instances
                                 ],
                                 "Invocations": variant.metrics.total_invocations,
