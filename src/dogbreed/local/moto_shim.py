@@ -438,7 +438,7 @@ _ORIGINAL_ENVIRONMENT: Final = execution_worker.ExecutionWorker._get_evaluation_
 
 def _evaluation_environment(self: Any) -> Any:
     env = _ORIGINAL_ENVIRONMENT(self)
-    execution: dict[str, Any] = env.states.context_object.context_object_data["Execution"]
+    execution: Any = env.states.context_object.context_object_data["Execution"]
     start = execution.get("StartTime")
     if isinstance(start, _dt.datetime):
         execution["StartTime"] = iso_timestamp(start)

@@ -1,0 +1,208 @@
+"""template.yaml's security and pipeline rules: least-privilege IAM, bucket protection, tables,
+the dataset trigger, alarms and parameters."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.template_loader import load_template
+
+TEMPLATE = load_template()
+RESOURCES: dict[str, dict[str, Any]] = TEMPLATE["Resources"]
+GUARDED_SERVICES = ("sagemaker", "s3", "dynamodb")
+
+
+def _statements() -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every IAM statement of every role, inline policy and SAM function/state machine policy."""
+    for logical_id, resource in RESOURCES.items():
+        properties = resource.get("Properties", {})
+        for policy in properties.get("Policies", []) or []:
+            if isinstance(policy, dict) and "PolicyDocument" in policy:
+                yield from ((logical_id, s) for s in policy["PolicyDocument"]["Statement"])
+            elif isinstance(policy, dict) and "Statement" in policy:
+                yield from ((logical_id, s) for s in policy["Statement"])
+        if resource["Type"] in ("AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy"):
+            yield from ((logical_id, s) for s in properties["PolicyDocument"]["Statement"])
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    actions = statement.get("Action", [])
+    return [actions] if isinstance(actions, str) else list(actions)
+
+
+def test_no_full_access_managed_policies() -> None:
+    text = json.dumps(TEMPLATE)
+    assert "FullAccess" not in text
+
+
+def test_no_wildcard_actions_on_sagemaker_s3_or_dynamodb() -> None:
+    for logical_id, statement in _statements():
+        if statement.get("Effect") == "Deny":
+            continue  # the TLS-only denies match every action on purpose
+        for action in _actions(statement):
+            assert action != "*", logical_id
+            service, _, name = action.partition(":")
+            if service in GUARDED_SERVICES:
+                assert "*" not in name, f"{logical_id}: {action}"
+
+
+def test_pass_role_is_scoped_and_conditioned_on_sagemaker() -> None:
+    pass_roles = [(lid, s) for lid, s in _statements() if "iam:PassRole" in _actions(s)]
+    assert pass_roles
+    for logical_id, statement in pass_roles:
+        assert statement["Resource"] == {"Fn::GetAtt": ["SageMakerExecutionRole", "Arn"]}, logical_id
+        assert statement["Condition"]["StringEquals"]["iam:PassedToService"] == "sagemaker.amazonaws.com"
+
+
+def test_state_machine_has_the_sync_rule_and_autoscaling_permissions() -> None:
+    statements = [s for lid, s in _statements() if lid == "TrainingPipeline"]
+    events = next(s for s in statements if "events:PutRule" in _actions(s))
+    assert set(_actions(events)) == {"events:PutTargets", "events:PutRule", "events:DescribeRule"}
+    assert "rule/StepFunctionsGetEventsForSageMaker*" in json.dumps(events["Resource"])
+    scaling = {a for s in statements for a in _actions(s) if a.startswith("application-autoscaling:")}
+    assert {
+        "application-autoscaling:RegisterScalableTarget",
+        "application-autoscaling:PutScalingPolicy",
+    } <= scaling
+    linked = next(s for s in statements if "iam:CreateServiceLinkedRole" in _actions(s))
+    assert (
+        linked["Condition"]["StringLike"]["iam:AWSServiceName"]
+        == "sagemaker.application-autoscaling.amazonaws.com"
+    )
+
+
+def test_sagemaker_role_is_scoped_to_data_bucket_prefixes() -> None:
+    statements = [s for lid, s in _statements() if lid == "SageMakerExecutionRole"]
+    for statement in statements:
+        if any(a.startswith("s3:") for a in _actions(statement)):
+            text = json.dumps(statement)
+            assert "DataBucket" in text and "InferenceBucket" not in text
+            if "s3:ListBucket" not in _actions(statement):
+                resources = (
+                    statement["Resource"]
+                    if isinstance(statement["Resource"], list)
+                    else [statement["Resource"]]
+                )
+                assert all("/" in json.dumps(r) for r in resources), statement
+
+
+BUCKETS = [lid for lid, r in RESOURCES.items() if r["Type"] == "AWS::S3::Bucket"]
+
+
+@pytest.mark.parametrize("bucket", BUCKETS)
+def test_every_bucket_is_encrypted_private_tls_only_and_sends_events(bucket: str) -> None:
+    properties = RESOURCES[bucket]["Properties"]
+    sse = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
+        "ServerSideEncryptionByDefault"
+    ]
+    assert sse["SSEAlgorithm"] in ("AES256", "aws:kms")
+    assert properties["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert properties["NotificationConfiguration"]["EventBridgeConfiguration"]["EventBridgeEnabled"] is True
+    policies = [
+        r["Properties"]["PolicyDocument"]
+        for r in RESOURCES.values()
+        if r["Type"] == "AWS::S3::BucketPolicy" and r["Properties"]["Bucket"] == {"Ref": bucket}
+    ]
+    assert policies, f"{bucket} has no bucket policy"
+    deny = [s for p in policies for s in p["Statement"] if s["Effect"] == "Deny"]
+    assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in deny)
+
+
+def test_inference_results_expire() -> None:
+    rules = RESOURCES["InferenceBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert {"results/", "rejected/"} <= {rule.get("Prefix") for rule in rules}
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "ttl"),
+    [
+        ("PredictionsTable", "prediction_id", "expires_at"),
+        ("ModelsTable", "model_version", None),
+        ("IdempotencyTable", "id", "expiration"),
+    ],
+)
+def test_tables_have_their_keys_ttl_and_pitr_in_prod(table: str, key: str, ttl: str | None) -> None:
+    properties = RESOURCES[table]["Properties"]
+    assert properties["KeySchema"] == [{"AttributeName": key, "KeyType": "HASH"}]
+    if ttl:
+        assert properties["TimeToLiveSpecification"] == {"AttributeName": ttl, "Enabled": True}
+    assert properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] == {
+        "Fn::If": ["IsProd", True, False]
+    }
+    assert properties["SSESpecification"]["SSEEnabled"] is True
+
+
+def test_dataset_manifest_rule_starts_the_pipeline_with_retries_and_a_dlq() -> None:
+    event = RESOURCES["TrainingPipeline"]["Properties"]["Events"]["DatasetManifest"]
+    assert event["Type"] == "EventBridgeRule"
+    pattern = event["Properties"]["Pattern"]
+    assert pattern["detail"]["object"]["key"] == [{"wildcard": "datasets/*/manifest.json"}]
+    assert pattern["detail"]["bucket"]["name"] == [{"Ref": "DataBucket"}]
+    assert event["Properties"]["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+    assert event["Properties"]["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["PipelineTriggerDLQ", "Arn"]}
+
+
+def test_alarms_cover_endpoint_errors_latency_lambdas_and_pipeline_failures() -> None:
+    alarms = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    metrics = {(a["Namespace"], a["MetricName"]) for a in alarms}
+    assert {
+        ("AWS/SageMaker", "Invocation5XXErrors"),
+        ("AWS/SageMaker", "ModelLatency"),
+        ("AWS/Lambda", "Errors"),
+        ("AWS/Lambda", "Throttles"),
+        ("AWS/States", "ExecutionsFailed"),
+    } <= metrics
+    latency = next(a for a in alarms if a["MetricName"] == "ModelLatency")
+    assert latency["ExtendedStatistic"] == "p99"
+
+
+def test_log_groups_have_retention() -> None:
+    groups = [r["Properties"] for r in RESOURCES.values() if r["Type"] == "AWS::Logs::LogGroup"]
+    assert groups and all(g["RetentionInDays"] == {"Ref": "LogRetentionDays"} for g in groups)
+
+
+def test_tunables_are_documented_parameters() -> None:
+    parameters = TEMPLATE["Parameters"]
+    for name in (
+        "TrainingImageUri",
+        "InferenceImageUri",
+        "TuningInstanceType",
+        "TrainingInstanceType",
+        "EndpointInstanceType",
+        "FinalTrainingInstanceCount",
+        "MaxTuningJobs",
+        "MaxParallelTuningJobs",
+        "AccuracyThreshold",
+        "EndpointMinInstances",
+        "EndpointMaxInstances",
+        "ScalingTargetInvocationsPerInstance",
+        "ScaleInCooldownSeconds",
+        "ScaleOutCooldownSeconds",
+        "UseSpotTraining",
+        "ReuseTuningArtifact",
+        "EndpointName",
+    ):
+        assert parameters[name].get("Description"), name
+    assert parameters["FinalTrainingInstanceCount"]["Default"] == 2
+    assert parameters["EndpointName"]["Default"] == "dogbreed-endpoint"
+
+
+def test_outputs_name_what_users_and_tests_need() -> None:
+    outputs = TEMPLATE["Outputs"]
+    for name in (
+        "DataBucketName",
+        "ModelsTableName",
+        "TrainingPipelineArn",
+        "SageMakerExecutionRoleArn",
+        "EndpointName",
+    ):
+        assert name in outputs
