@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+from typing import Any
 
 import moto
 import pytest
@@ -49,8 +50,8 @@ def test_install_patches_the_task_factory_and_the_context_and_uninstall_restores
 def test_the_task_hooks_the_shim_overrides_keep_their_signatures() -> None:
     expected = ["self", "env", "resource_runtime_part", "normalised_parameters", "state_credentials"]
     for cls in (moto_shim.SageMakerTaskService, moto_shim.AwsSdkTaskService, moto_shim.LambdaTaskService):
-        for base in cls.__mro__[1:2]:
-            assert list(inspect.signature(base._eval_service_task).parameters) == expected, base
+        base: Any = cls.__mro__[1]
+        assert list(inspect.signature(base._eval_service_task).parameters) == expected, base
 
 
 def test_applicationautoscaling_maps_to_the_boto3_service_name() -> None:
