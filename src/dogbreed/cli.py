@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 # One line per command group; keep alphabetical.
 COMMAND_MODULES: tuple[str, ...] = (
     "dogbreed.commands.bench",
+    "dogbreed.commands.cost",
     "dogbreed.commands.data",
     "dogbreed.commands.demo",
     "dogbreed.commands.predict",
