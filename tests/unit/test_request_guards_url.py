@@ -39,7 +39,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         _Handler.seen_hosts.append(self.headers.get("Host", ""))
-        port = self.server.server_address[1]
+        port = int(self.server.server_address[1])  # type: ignore[index]
         routes = {
             "/image.jpg": lambda: self._body(IMAGE),
             "/to-metadata": lambda: self._redirect("http://169.254.169.254/latest/meta-data/"),

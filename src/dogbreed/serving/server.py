@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
@@ -25,6 +28,14 @@ from dogbreed.serving.settings import (
 THREADS_ENV = "DOGBREED_INFERENCE_THREADS"  # read by inference.py in each worker
 APP_FACTORY = "dogbreed.serving.app:create_app"
 REQUIRED_FILES = ("model_config.json", "classes.json")
+
+
+class _Stopped(Exception):
+    """Raised by our signal handler once uvicorn has drained and hands the signal back."""
+
+
+def _stop(signum: int, _frame: FrameType | None) -> None:
+    raise _Stopped(signum)
 
 
 class ModelDirError(ValueError):
@@ -71,14 +82,26 @@ def run(
     # Split the cores between workers unless the operator chose a thread count.
     os.environ.setdefault(THREADS_ENV, str(threads_per_worker(workers)))
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(
-        APP_FACTORY,
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        access_log=False,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
-        timeout_keep_alive=30,
+    # uvicorn drains on SIGTERM/SIGINT, then re-raises the signal against the previous handler; ours
+    # turns that into a normal return, so a drained server exits 0 instead of dying by the signal.
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = (
+        {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)} if in_main_thread else {}
     )
+    try:
+        uvicorn.run(
+            APP_FACTORY,
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            access_log=False,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+            timeout_keep_alive=30,
+        )
+    except _Stopped as stopped:
+        logging.getLogger("dogbreed.serving").info("model server stopped (signal %s)", stopped.args[0])
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

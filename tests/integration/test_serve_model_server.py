@@ -1,0 +1,196 @@
+"""`dogbreed serve` as a real subprocess on a free port, serving a trained tiny model directory."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from tests.conftest import TINY_CLASSES, solid_color_image
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def jpeg(class_index: int, size: int = 120) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(solid_color_image(class_index, size, seed=11)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+class Server:
+    def __init__(self, process: subprocess.Popen[str], url: str) -> None:
+        self.process = process
+        self.url = url
+        self.client = httpx.Client(base_url=url, timeout=30)
+
+    def invoke(self, body: bytes, content_type: str, **headers: str) -> httpx.Response:
+        return self.client.post(
+            "/invocations", content=body, headers={"Content-Type": content_type, **headers}
+        )
+
+
+def start_server(model_dir: Path, *extra: str) -> Server:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dogbreed",
+            "serve",
+            "--model-dir",
+            str(model_dir),
+            "--port",
+            str(port),
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "DOGBREED_INFERENCE_THREADS": "1"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited early:\n{process.stdout.read() if process.stdout else ''}")
+        try:
+            if httpx.get(f"{url}/ping", timeout=2).status_code == 200:
+                return Server(process, url)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise AssertionError("server did not become ready")
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model_dir: Path) -> Iterator[Server]:
+    running = start_server(
+        tiny_model_dir, "--workers", "2", "--max-batch-size", "4", "--max-batch-delay-ms", "20"
+    )
+    yield running
+    running.client.close()
+    if running.process.poll() is None:
+        running.process.kill()
+        running.process.wait()
+
+
+def test_ping(server: Server) -> None:
+    response = server.client.get("/ping")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_one_prediction(server: Server) -> None:
+    response = server.invoke(jpeg(2), "image/jpeg", Accept="application/json")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    document = response.json()
+    assert document["model_version"] == "tiny-test-1"
+    assert document["predictions"][0]["breed"] == TINY_CLASSES[2]
+    assert sum(p["probability"] for p in document["predictions"]) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_batch_prediction(server: Server) -> None:
+    items = [{"image": base64.b64encode(jpeg(c)).decode(), "top_k": 3} for c in (0, 1, 2, 1)]
+    response = server.invoke(json.dumps(items).encode(), "application/json")
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert [r["predictions"][0]["class_index"] for r in results] == [0, 1, 2, 1]
+    for result in results:
+        assert sum(p["probability"] for p in result["predictions"]) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_top_k_from_custom_attributes_header(server: Server) -> None:
+    response = server.invoke(jpeg(0), "image/jpeg", **{"X-Amzn-SageMaker-Custom-Attributes": "top_k=1"})
+    assert len(response.json()["predictions"]) == 1
+
+
+def test_concurrent_requests_are_answered_correctly(server: Server) -> None:
+    # Concurrent requests share dynamic batches; each must get its own answer back.
+    classes = [i % 3 for i in range(12)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        responses = list(pool.map(lambda c: server.invoke(jpeg(c), "image/jpeg"), classes))
+    assert [r.json()["predictions"][0]["class_index"] for r in responses] == classes
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "headers", "status", "code"),
+    [
+        (b"garbage", "image/jpeg", {}, 415, "not_an_image"),
+        (b"", "image/png", {}, 400, "empty_body"),
+        (b"{}", "text/plain", {}, 415, "unsupported_content_type"),
+        (b"{oops", "application/json", {}, 400, "invalid_json"),
+        (
+            b'{"url": "https://169.254.169.254/latest/meta-data/"}',
+            "application/json",
+            {},
+            422,
+            "url_forbidden_address",
+        ),
+        (b'{"url": "https://0x7f000001/"}', "application/json", {}, 422, "url_ambiguous_host"),
+        (None, "image/jpeg", {"Accept": "text/csv"}, 406, "not_acceptable"),
+        (None, "image/jpeg", {"X-Amzn-SageMaker-Custom-Attributes": "top_k=99"}, 422, "invalid_top_k"),
+        (b"x" * (6 * 1024 * 1024 + 10), "image/jpeg", {}, 413, "body_too_large"),
+    ],
+)
+def test_bad_input_is_a_json_client_error_and_the_next_request_succeeds(
+    server: Server, body: bytes | None, content_type: str, headers: dict[str, str], status: int, code: str
+) -> None:
+    response = server.invoke(jpeg(0) if body is None else body, content_type, **headers)
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+    assert response.json()["error"]["message"]
+    # Both workers survive: several follow-up requests (spread over workers) all succeed.
+    for class_index in (1, 2, 0, 1):
+        follow_up = server.invoke(jpeg(class_index), "image/jpeg")
+        assert follow_up.status_code == 200
+        assert follow_up.json()["predictions"][0]["class_index"] == class_index
+
+
+def test_unknown_route_and_method(server: Server) -> None:
+    assert server.client.get("/invocations").status_code == 405
+    assert server.client.get("/nope").status_code == 404
+
+
+def test_sigterm_drains_and_exits_cleanly(tiny_model_dir: Path) -> None:
+    running = start_server(tiny_model_dir, "--max-batch-delay-ms", "200")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        in_flight = [pool.submit(running.invoke, jpeg(c), "image/jpeg") for c in (0, 1)]
+        time.sleep(0.1)  # both requests are waiting in the 200 ms batch window
+        running.process.send_signal(signal.SIGTERM)
+        responses = [future.result() for future in in_flight]
+    assert [r.status_code for r in responses] == [200, 200]
+    assert [r.json()["predictions"][0]["class_index"] for r in responses] == [0, 1]
+    assert running.process.wait(timeout=30) == 0
+    running.client.close()
+
+
+def test_missing_model_dir_is_a_clear_cli_error(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "dogbreed", "serve", "--model-dir", str(tmp_path / "absent"), "--port", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr
