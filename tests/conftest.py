@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 TINY_CLASSES = ("Red_setter", "Green_hound", "Blue_heeler")
 TINY_IMAGE_SIZE = 32
 
 
-def solid_color_image(class_index: int, size: int, seed: int = 0) -> "np.ndarray":  # noqa: F821, UP037
+def solid_color_image(class_index: int, size: int, seed: int = 0) -> np.ndarray[Any, np.dtype[np.uint8]]:
     """An HxWx3 uint8 image whose dominant channel is `class_index` (the tiny model's learnable signal)."""
-    import numpy as np
-
     rng = np.random.default_rng(seed)
     image = rng.integers(0, 90, size=(size, size, 3))
     image[..., class_index] += 150
@@ -24,7 +24,6 @@ def solid_color_image(class_index: int, size: int, seed: int = 0) -> "np.ndarray
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A trained tiny model directory (resnet18, 3 classes, 32 px) written by `export_model_dir`: weights,
     config, classes, verified ONNX export and code/. It learns "dominant colour channel -> class"."""
-    import numpy as np
     import torch
     from dogbreed_job import artifacts, transforms
     from dogbreed_job.export import export_model_dir
