@@ -1,0 +1,186 @@
+"""Local SageMaker tuning jobs: a real optuna search over real training jobs (the real train.py),
+2 in parallel, the best trial checked against every trial's metrics, and early stopping."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from dogbreed_job.metrics import METRIC_DEFINITIONS
+
+from dogbreed import TRAINING_JOB_DIR
+from dogbreed.data.synth import synthesize
+from dogbreed.local.sagemaker import LocalSageMaker
+from tests.integration.local_sagemaker_support import (
+    BUCKET,
+    client_factory,
+    moto_server,
+    training_request,
+    upload_sourcedir,
+    upload_tree,
+)
+
+pytestmark = pytest.mark.slow
+
+# val_acc grows with --quality each epoch: good trials are easy to tell from clearly losing ones.
+FAKE_EPOCHS = textwrap.dedent(
+    """
+    import argparse, time
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quality", type=float)
+    parser.add_argument("--epochs", type=int)
+    args = parser.parse_args()
+    for epoch in range(1, args.epochs + 1):
+        print(f"epoch={epoch} train_loss={1 - args.quality:.4f} val_loss=0.5 val_acc={args.quality * epoch / 10:.4f}")
+        time.sleep(0.4)
+    print("test_acc=0.5 test_loss=0.5 test_top5=1.0")
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    root = tmp_path_factory.mktemp("local-sm-tuning")
+    with moto_server() as url:
+        clients = client_factory(url)
+        s3 = clients("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        data = synthesize(root / "data", classes=3, per_class=6, size=32, seed=5)
+        channel = upload_tree(s3, data, BUCKET, "datasets/tiny")
+        fake = root / "fake"
+        fake.mkdir()
+        (fake / "train.py").write_text(FAKE_EPOCHS)
+        sources = {
+            "real": upload_sourcedir(s3, TRAINING_JOB_DIR, BUCKET, "code/real/sourcedir.tar.gz"),
+            "fake": upload_sourcedir(s3, fake, BUCKET, "code/fake/sourcedir.tar.gz"),
+        }
+        backend = LocalSageMaker(root / "state", clients=clients, start_runtime=False, max_parallel_jobs=2)
+        try:
+            yield {"backend": backend, "channel": channel, "sources": sources}
+        finally:
+            backend.shutdown()
+            assert backend.processes.alive_pids() == []
+
+
+def _definition(cloud: dict[str, Any], source: str, static: dict[str, str]) -> dict[str, Any]:
+    template = training_request(
+        "unused",
+        sourcedir=cloud["sources"][source],
+        channel_uri=cloud["channel"],
+        hyperparameters=static,
+        metric_definitions=METRIC_DEFINITIONS,
+    )
+    return {
+        "AlgorithmSpecification": template["AlgorithmSpecification"],
+        "StaticHyperParameters": template["HyperParameters"],
+        **{
+            key: template[key]
+            for key in (
+                "RoleArn",
+                "InputDataConfig",
+                "OutputDataConfig",
+                "ResourceConfig",
+                "StoppingCondition",
+            )
+        },
+    }
+
+
+def _all_trials(backend: LocalSageMaker, name: str) -> list[dict[str, Any]]:
+    return backend.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)[
+        "TrainingJobSummaries"
+    ]
+
+
+def test_bayesian_tuning_reports_the_true_best_trial(cloud: dict[str, Any]) -> None:
+    backend = cloud["backend"]
+    static = {
+        "backbone": '"resnet18"',
+        "no-pretrained": "true",
+        "image-size": "32",
+        "epochs": "1",
+        "workers": "0",
+    }
+    backend.create_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName="tune-real",
+        HyperParameterTuningJobConfig={
+            "Strategy": "Bayesian",
+            "RandomSeed": 7,
+            "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "val_acc"},
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": 4, "MaxParallelTrainingJobs": 2},
+            "ParameterRanges": {
+                "ContinuousParameterRanges": [
+                    {
+                        "Name": "learning-rate",
+                        "MinValue": "0.0005",
+                        "MaxValue": "0.02",
+                        "ScalingType": "Logarithmic",
+                    }
+                ],
+                "IntegerParameterRanges": [
+                    {"Name": "batch-size", "MinValue": "4", "MaxValue": "16", "ScalingType": "Linear"}
+                ],
+                "CategoricalParameterRanges": [{"Name": "optimizer", "Values": ["adamw", "sgd"]}],
+            },
+            "TrainingJobEarlyStoppingType": "Off",
+        },
+        TrainingJobDefinition=_definition(cloud, "real", static),
+    )
+    assert backend.tuning.wait("tune-real", timeout=600) == "Completed"
+    described = backend.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="tune-real")
+    trials = _all_trials(backend, "tune-real")
+    assert len(trials) == 4
+    assert described["TrainingJobStatusCounters"]["Completed"] == 4
+    assert described["ObjectiveStatusCounters"] == {"Succeeded": 4, "Pending": 0, "Failed": 0}
+    # Each trial's objective is the job's own final val_acc, and its tuned values are within range
+    for trial in trials:
+        job = backend.describe_training_job(TrainingJobName=trial["TrainingJobName"])
+        final = {m["MetricName"]: m["Value"] for m in job["FinalMetricDataList"]}
+        assert trial["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] == final["val_acc"]
+        tuned = trial["TunedHyperParameters"]
+        assert 0.0005 <= float(tuned["learning-rate"]) <= 0.02
+        assert 4 <= int(tuned["batch-size"]) <= 16 and tuned["optimizer"] in ("adamw", "sgd")
+        assert job["HyperParameters"]["learning-rate"] == tuned["learning-rate"]
+        assert job["TuningJobArn"] == described["HyperParameterTuningJobArn"]
+    # The reported best is the true best of all trials
+    best_value = max(t["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] for t in trials)
+    best = described["BestTrainingJob"]
+    assert best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] == best_value
+    assert best["FinalHyperParameterTuningJobObjectiveMetric"]["MetricName"] == "val_acc"
+    assert best["TrainingJobName"] in {
+        t["TrainingJobName"] for t in trials if t["TrainingJobStatus"] == "Completed"
+    }
+    # Two trials ran at the same time
+    spans = sorted((t["TrainingStartTime"], t["TrainingEndTime"]) for t in trials)
+    assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:], strict=False))
+
+
+def test_early_stopping_stops_clearly_losing_trials(cloud: dict[str, Any]) -> None:
+    backend = cloud["backend"]
+    backend.create_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName="tune-early",
+        HyperParameterTuningJobConfig={
+            "Strategy": "Random",
+            "RandomSeed": 0,
+            "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "val_acc"},
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": 6, "MaxParallelTrainingJobs": 1},
+            "ParameterRanges": {
+                "CategoricalParameterRanges": [{"Name": "quality", "Values": ["0.9", "0.1"]}]
+            },
+            "TrainingJobEarlyStoppingType": "Auto",
+        },
+        TrainingJobDefinition=_definition(cloud, "fake", {"epochs": "8"}),
+    )
+    assert backend.tuning.wait("tune-early", timeout=300) == "Completed"
+    described = backend.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="tune-early")
+    trials = _all_trials(backend, "tune-early")
+    stopped = [t for t in trials if t["TrainingJobStatus"] == "Stopped"]
+    assert stopped, [(t["TunedHyperParameters"], t["TrainingJobStatus"]) for t in trials]
+    assert all(t["TunedHyperParameters"]["quality"] == "0.1" for t in stopped)
+    assert described["TrainingJobStatusCounters"]["Stopped"] == len(stopped)
+    assert described["BestTrainingJob"]["TunedHyperParameters"] == {"quality": "0.9"}
+    assert described["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"][
+        "Value"
+    ] == pytest.approx(0.72)
