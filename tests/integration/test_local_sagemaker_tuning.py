@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import textwrap
 from collections.abc import Iterator
 from typing import Any
@@ -33,7 +34,8 @@ FAKE_EPOCHS = textwrap.dedent(
     parser.add_argument("--epochs", type=int)
     args = parser.parse_args()
     for epoch in range(1, args.epochs + 1):
-        print(f"epoch={epoch} train_loss={1 - args.quality:.4f} val_loss=0.5 val_acc={args.quality * epoch / 10:.4f}")
+        val_acc = args.quality * epoch / 10
+        print(f"epoch={epoch} train_loss={1 - args.quality:.4f} val_loss=0.5 val_acc={val_acc:.4f}")
         time.sleep(0.4)
     print("test_acc=0.5 test_loss=0.5 test_top5=1.0")
     """
@@ -154,7 +156,7 @@ def test_bayesian_tuning_reports_the_true_best_trial(cloud: dict[str, Any]) -> N
     }
     # Two trials ran at the same time
     spans = sorted((t["TrainingStartTime"], t["TrainingEndTime"]) for t in trials)
-    assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:], strict=False))
+    assert any(later[0] < earlier[1] for earlier, later in itertools.pairwise(spans))
 
 
 def test_early_stopping_stops_clearly_losing_trials(cloud: dict[str, Any]) -> None:

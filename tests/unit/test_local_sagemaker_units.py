@@ -1,0 +1,147 @@
+"""Unit tests of the local SageMaker backend's rules: hyperparameter flags, failure reasons, metric
+regexes, target tracking, search-space mapping, error shapes botocore parses, and process cleanup."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import botocore.session
+import optuna
+import pytest
+from botocore.exceptions import ClientError
+from botocore.parsers import create_parser
+from dogbreed_job.metrics import METRIC_DEFINITIONS, format_metrics_line
+
+from dogbreed.local.sagemaker._aws import parse_s3_uri, validate_request
+from dogbreed.local.sagemaker.autoscaling import TargetTracking, desired_capacity
+from dogbreed.local.sagemaker.endpoints import InvokeError
+from dogbreed.local.sagemaker.joblog import MetricParser, failure_message
+from dogbreed.local.sagemaker.processes import ProcessRegistry, group_members, pid_alive
+from dogbreed.local.sagemaker.runtime import error_response
+from dogbreed.local.sagemaker.training import decode_hyperparameter, user_args
+from dogbreed.local.sagemaker.tuning import _suggest
+
+
+def test_hyperparameters_become_container_flags() -> None:
+    hps = {
+        "epochs": "3",
+        "learning-rate": "1e-3",
+        "backbone": '"resnet18"',
+        "no-pretrained": "true",
+        "sagemaker_program": '"train.py"',
+        "sagemaker_submit_directory": '"s3://b/k.tar.gz"',
+    }
+    assert user_args(hps) == [
+        "--backbone", "resnet18",
+        "--epochs", "3",
+        "--learning-rate", "1e-3",
+        "--no-pretrained", "true",
+    ]  # fmt: skip
+    assert decode_hyperparameter("plain text") == "plain text"
+    assert decode_hyperparameter('["a", 1]') == '["a", 1]'
+
+
+def test_failure_message_is_the_last_exception() -> None:
+    lines = [
+        "epoch=1 val_acc=0.1",
+        "Traceback (most recent call last):",
+        '  File "train.py", line 3, in <module>',
+        "    main()",
+        "ValueError: learning rate must be positive",
+    ]
+    assert failure_message(lines) == "ValueError: learning rate must be positive"
+    assert failure_message(["warning: something", "fatal: disk full"]) == "fatal: disk full"
+    assert failure_message([]) == ""
+
+
+def test_metric_definitions_parse_the_training_log_format() -> None:
+    parser = MetricParser(METRIC_DEFINITIONS)
+    line = format_metrics_line(epoch=2, train_loss=0.5, val_loss=0.25, val_acc=0.875)
+    assert dict(parser.parse_line(line)) == {"train_loss": 0.5, "val_loss": 0.25, "val_acc": 0.875}
+    assert parser.parse_line("nothing here") == []
+
+
+def test_target_tracking_moves_toward_the_target_within_bounds() -> None:
+    policy = TargetTracking(1, 4, 100.0, 60, 300, False, "p")
+    assert desired_capacity(1, 250.0, policy) == 3
+    assert desired_capacity(2, 1000.0, policy) == 4  # capped at MaxCapacity
+    assert desired_capacity(3, 0.0, policy) == 1  # floored at MinCapacity
+    assert desired_capacity(2, 100.0, policy) == 2
+
+
+def test_search_space_respects_scaling_and_types() -> None:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    ranges = {
+        "ContinuousParameterRanges": [
+            {"Name": "lr", "MinValue": "0.0001", "MaxValue": "0.1", "ScalingType": "Logarithmic"},
+            {"Name": "momentum", "MinValue": "0.9", "MaxValue": "0.999", "ScalingType": "ReverseLogarithmic"},
+        ],
+        "IntegerParameterRanges": [{"Name": "batch", "MinValue": "8", "MaxValue": "64"}],
+        "CategoricalParameterRanges": [{"Name": "opt", "Values": ["sgd", "adamw"]}],
+    }
+    for _ in range(20):
+        tuned = _suggest(study.ask(), ranges)
+        assert 0.0001 <= float(tuned["lr"]) <= 0.1
+        assert 0.9 <= float(tuned["momentum"]) <= 0.999
+        assert 8 <= int(tuned["batch"]) <= 64 and tuned["batch"].isdigit()
+        assert tuned["opt"] in ("sgd", "adamw")
+
+
+@pytest.mark.parametrize(
+    ("error", "exception"),
+    [
+        (InvokeError("ValidationError", 400, "Endpoint x not found."), "ValidationError"),
+        (InvokeError("ServiceUnavailable", 503, "busy"), "ServiceUnavailable"),
+        (
+            InvokeError(
+                "ModelError", 424, "Received client error (415)", OriginalStatusCode=415, OriginalMessage="m"
+            ),
+            "ModelError",
+        ),
+    ],
+)
+def test_runtime_error_shapes_parse_into_botocore_exceptions(error: InvokeError, exception: str) -> None:
+    response = error_response(error)
+    model = botocore.session.get_session().get_service_model("sagemaker-runtime")
+    parsed = create_parser("rest-json").parse(
+        {"status_code": response.status_code, "headers": dict(response.headers), "body": response.body},
+        model.operation_model("InvokeEndpoint").output_shape,
+    )
+    assert parsed["Error"]["Code"] == exception
+    assert parsed["Error"]["Message"] == error.message
+    assert json.loads(bytes(response.body)).get("OriginalStatusCode") == error.fields.get(
+        "OriginalStatusCode"
+    )
+
+
+def test_requests_are_validated_against_the_service_model() -> None:
+    with pytest.raises(ClientError) as invalid:
+        validate_request("DescribeEndpoint", {"EndpointName": 3})
+    assert invalid.value.response["Error"]["Code"] == "ValidationException"
+    validate_request("DescribeEndpoint", {"EndpointName": "ok"})
+    assert parse_s3_uri("s3://bucket/a/b") == ("bucket", "a/b")
+    with pytest.raises(ValueError):
+        parse_s3_uri("http://bucket/a")
+
+
+def test_terminate_ends_the_whole_process_group() -> None:
+    registry = ProcessRegistry()
+    # A parent that starts a grandchild, as DataLoader workers or uvicorn workers would
+    script = (
+        "import subprocess, sys, time; "
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); time.sleep(60)"
+    )
+    proc = registry.spawn(
+        [sys.executable, "-c", script], env={}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 10
+    while len(group_members(proc.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(group_members(proc.pid)) == 2
+    registry.terminate(proc, grace_seconds=1)
+    assert not pid_alive(proc.pid)
+    assert group_members(proc.pid) == []
+    assert registry.alive_pids() == []
