@@ -14,6 +14,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "dogbreed.commands.cost",
     "dogbreed.commands.data",
     "dogbreed.commands.demo",
+    "dogbreed.commands.local",
     "dogbreed.commands.predict",
     "dogbreed.commands.serve",
     "dogbreed.commands.train",

@@ -1,0 +1,103 @@
+"""Where the local cloud keeps its state (`.local-cloud/`) and how clients find it: the state file
+written by the cloud process once every server answers, and the exports that point boto3, the AWS
+CLI and `dogbreed predict` at it."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dogbreed import REPO_ROOT
+
+DEFAULT_STATE_DIR = REPO_ROOT / ".local-cloud"
+DEFAULT_AWS_PORT = 4566
+DEFAULT_API_PORT = 3000
+HOST = "127.0.0.1"
+REGION = "us-east-1"
+# moto accepts any credentials; these only keep botocore from looking for real ones.
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+STATE_FILE = "cloud.json"
+PID_FILE = "cloud.pid"
+LOG_FILE = "cloud.log"
+
+# Stack outputs exported by `dogbreed local env` (output name -> variable).
+EXPORTED_OUTPUTS = {
+    "DataBucketName": "DOGBREED_DATA_BUCKET",
+    "InferenceBucketName": "DOGBREED_INFERENCE_BUCKET",
+    "PredictionsTableName": "DOGBREED_PREDICTIONS_TABLE",
+    "ModelsTableName": "DOGBREED_MODELS_TABLE",
+    "IdempotencyTableName": "DOGBREED_IDEMPOTENCY_TABLE",
+    "TrainingPipelineArn": "DOGBREED_PIPELINE_ARN",
+    "EndpointName": "DOGBREED_ENDPOINT_NAME",
+    "PredictS3DeadLetterQueueUrl": "DOGBREED_S3_DLQ_URL",
+}
+
+
+@dataclass
+class CloudState:
+    """What the running cloud process publishes in `<state_dir>/cloud.json`."""
+
+    pid: int
+    aws_port: int
+    api_port: int
+    runtime_url: str
+    control_url: str
+    stack_name: str
+    outputs: dict[str, str] = field(default_factory=dict)
+    parameters: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def aws_url(self) -> str:
+        return f"http://{HOST}:{self.aws_port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{HOST}:{self.api_port}"
+
+    def write(self, state_dir: Path) -> None:
+        path = state_dir / STATE_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
+        tmp.replace(path)
+
+    @classmethod
+    def read(cls, state_dir: Path) -> CloudState | None:
+        path = state_dir / STATE_FILE
+        if not path.is_file():
+            return None
+        data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return cls(**data)
+
+    def environment(self) -> dict[str, str]:
+        """Variables that point boto3 / the AWS CLI / `dogbreed predict` at this cloud."""
+        env = {
+            "AWS_ENDPOINT_URL": self.aws_url,
+            "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": self.runtime_url,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            **DUMMY_CREDENTIALS,
+            "DOGBREED_API_URL": self.api_url,
+        }
+        for output, variable in EXPORTED_OUTPUTS.items():
+            if output in self.outputs:
+                env[variable] = self.outputs[output]
+        return env
+
+
+def shell_exports(env: dict[str, str]) -> str:
+    import shlex
+
+    return "\n".join(f"export {key}={shlex.quote(value)}" for key, value in env.items())
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
