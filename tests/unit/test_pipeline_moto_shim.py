@@ -98,3 +98,11 @@ def test_in_process_lambda_reports_handler_errors_like_lambda(tmp_path) -> None:
     payload, error = moto_shim.invoke_lambda(function, {"fail": True})
     assert error == "Unhandled"
     assert payload["errorType"] == "KeyError"
+
+
+def test_the_local_sagemaker_backend_offers_every_operation_the_pipeline_calls() -> None:
+    backend_module = pytest.importorskip("dogbreed.local.sagemaker.backend")
+    members = [name for name in dir(moto_shim.SageMakerBackend) if not name.startswith("_")]
+    assert members
+    for name in members:
+        assert callable(getattr(backend_module.LocalSageMaker, name, None)), name

@@ -206,3 +206,34 @@ def test_outputs_name_what_users_and_tests_need() -> None:
         "EndpointName",
     ):
         assert name in outputs
+
+
+@pytest.mark.parametrize(
+    ("bucket", "key", "starts"),
+    [
+        ("own", "datasets/dogimages-v1/manifest.json", True),
+        ("own", "datasets/dogimages-v1/train/001.Affenpinscher/a.jpg", False),
+        ("own", "models/manifest.json", False),
+        ("other", "datasets/dogimages-v1/manifest.json", False),
+    ],
+)
+def test_only_a_dataset_manifest_in_the_data_bucket_matches_the_trigger(
+    bucket: str, key: str, starts: bool
+) -> None:
+    from moto.events.models import EventPattern
+
+    from dogbreed.local.template_resources import TemplateStack
+
+    stack = TemplateStack.load()
+    event_spec = stack.resources["TrainingPipeline"]["Properties"]["Events"]["DatasetManifest"]
+    pattern = stack.resolve(event_spec["Properties"]["Pattern"])
+    data_bucket = stack.physical_name("DataBucket")
+    event: Any = {
+        "source": "aws.s3",
+        "detail-type": "Object Created",
+        "detail": {
+            "bucket": {"name": data_bucket if bucket == "own" else "elsewhere"},
+            "object": {"key": key},
+        },
+    }
+    assert EventPattern(json.dumps(pattern), pattern).matches_event(event) is starts
