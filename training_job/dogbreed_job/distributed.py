@@ -110,7 +110,7 @@ def init_process_group(env: DistributedEnv, device: torch.device, *, timeout_s: 
     if not env.enabled:
         return
     backend = "nccl" if device.type == "cuda" else "gloo"
-    if device.type == "cpu":
+    if device.type == "cpu" and not os.environ.get("OMP_NUM_THREADS"):
         # Processes sharing a machine would otherwise each start one thread per core.
         cores = os.cpu_count() or 1
         torch.set_num_threads(max(1, cores // max(1, env.local_world_size)))
