@@ -8,8 +8,11 @@ state machine) through ordinary boto3 calls (moto in-process or moto server).
     created.physical_names["ModelsTable"], created.state_machine_arns["TrainingPipeline"]
     stack.lambda_functions()                           # for moto_shim.register_lambda
 
-moto's CloudFormation does not run the SAM transform (samtranslator is not part of moto), so the
-resources are created here, from the same template; only the types listed in `deploy` are created.
+Why not moto's CloudFormation: it does not run the SAM transform (samtranslator is not part of
+moto; it lives in .venv-sam), and with the template translated by samtranslator first, moto 5.2.5's
+CloudFormation still fails on the SAM-generated AWS::ApiGateway::RestApi (it requires `Name`; SAM
+emits an OpenAPI `Body`). So the resources are created here, from the same template; only the
+types listed in `deploy` are created.
 """
 
 from __future__ import annotations
