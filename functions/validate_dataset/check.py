@@ -83,4 +83,3 @@ def validate_dataset(
     compact["issues"] = full["issues"][:MAX_ISSUES_IN_RESULT]
     compact["pipeline_problems"] = problems
     return {"valid": valid, "summary": _truncate(text, MAX_SUMMARY_CHARS), "report": compact}
-
