@@ -20,10 +20,9 @@ from prediction.observability import logger, metrics, tracer
 from prediction.settings import get_settings
 
 settings = get_settings()
-persistence_layer = build_persistence_layer(settings)
-idempotency_config = build_object_config()
 # Built during init (cold start), not on the first event.
-get_service()
+persistence_layer = build_persistence_layer(settings, get_service().store.dynamodb)
+idempotency_config = build_object_config()
 
 
 def object_ref_from_event(event: dict[str, Any]) -> S3ObjectRef:

@@ -7,6 +7,8 @@ duplicated "Object Created" event replays the stored outcome instead of creating
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
 from prediction.settings import Settings
@@ -16,8 +18,9 @@ IDEMPOTENCY_EXPIRY_SECONDS = 24 * 60 * 60
 OBJECT_KEY_JMESPATH = "[bucket, key, version_id, etag]"
 
 
-def build_persistence_layer(settings: Settings) -> DynamoDBPersistenceLayer:
-    return DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
+def build_persistence_layer(settings: Settings, dynamodb_client: Any) -> DynamoDBPersistenceLayer:
+    # Shares the service's client: a second boto3 session would load the DynamoDB model again at init.
+    return DynamoDBPersistenceLayer(table_name=settings.idempotency_table, boto3_client=dynamodb_client)
 
 
 def build_object_config() -> IdempotencyConfig:

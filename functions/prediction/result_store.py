@@ -49,7 +49,7 @@ class ResultStore:
         self, s3_client: Any, dynamodb_client: Any, *, bucket: str, table: str, ttl_days: int
     ) -> None:
         self._s3 = s3_client
-        self._dynamodb = dynamodb_client
+        self.dynamodb = dynamodb_client
         self._bucket = bucket
         self._table = table
         self._ttl = timedelta(days=ttl_days)
@@ -75,10 +75,10 @@ class ResultStore:
         if input_ref:
             item["input_ref"] = {"S": input_ref[:2048]}
         # A deterministic id (S3 drops) overwrites its own item on a retry: still exactly one record.
-        self._dynamodb.put_item(TableName=self._table, Item=item)
+        self.dynamodb.put_item(TableName=self._table, Item=item)
 
     def get(self, prediction_id: str) -> PredictionRecord:
-        response = self._dynamodb.get_item(
+        response = self.dynamodb.get_item(
             TableName=self._table, Key={"prediction_id": {"S": prediction_id}}, ConsistentRead=True
         )
         item = response.get("Item")

@@ -10,7 +10,7 @@ import importlib
 from typing import Any
 
 # One line per benchmark module; keep alphabetical.
-BENCH_MODULES: tuple[str, ...] = ("dogbreed.bench.endpoint",)
+BENCH_MODULES: tuple[str, ...] = ("dogbreed.bench.endpoint", "dogbreed.bench.lambda_bench")
 
 
 def register(subparsers: Any) -> None:
