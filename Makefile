@@ -17,7 +17,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # sam build for the python3.12 Lambda runtime needs both interpreters visible to pyenv.
 export PYENV_VERSION := 3.11.7:3.12.1
 
-.PHONY: help install sam-install lint validate build test demo bench lock clean
+.PHONY: help install sam-install lint validate build test demo bench lock clean openapi
 
 help:
 	@echo "make demo   run the whole pipeline locally (sets everything up first)"
@@ -48,6 +48,12 @@ lint: install
 
 validate: sam-install
 	$(SAM) validate --lint --template template.yaml
+
+# docs/openapi.json from the predict_api resolver (placeholder settings: only the routes matter).
+openapi: install
+	ENDPOINT_NAME=openapi RESULTS_BUCKET=openapi-docs PREDICTIONS_TABLE=openapi IDEMPOTENCY_TABLE=openapi \
+	AWS_DEFAULT_REGION=us-east-1 POWERTOOLS_TRACE_DISABLED=true PYTHONPATH=functions:training_job \
+	$(PY) -c 'from predict_api.app import openapi_document; open("docs/openapi.json", "w").write(openapi_document() + "\n")'
 
 build: sam-install
 	$(SAM) build --template template.yaml

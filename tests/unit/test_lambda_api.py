@@ -393,3 +393,12 @@ def test_png_json_image(world: LambdaWorld) -> None:
 
     assert response["statusCode"] == 201
     assert len(body_of(response)["predictions"]) == 10
+
+
+def test_docs_openapi_json_is_the_generated_document() -> None:
+    """`make openapi` writes docs/openapi.json; it must not drift from the resolver."""
+    from dogbreed import REPO_ROOT
+
+    committed = json.loads((REPO_ROOT / "docs" / "openapi.json").read_text())
+
+    assert committed == json.loads(app.openapi_document()), "run `make openapi`"
