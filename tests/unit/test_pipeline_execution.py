@@ -43,8 +43,14 @@ class FakeSageMaker:
     """An in-memory SageMaker with configurable outcomes (implements moto_shim.SageMakerBackend)."""
 
     def __init__(
-        self, *, test_acc: float = 0.91, tuning_fails: bool = False, update_fails: bool = False
+        self,
+        *,
+        test_acc: float = 0.91,
+        tuning_fails: bool = False,
+        training_fails: bool = False,
+        update_fails: bool = False,
     ) -> None:
+        self.training_fails = training_fails
         self.test_acc = test_acc
         self.tuning_fails = tuning_fails
         self.update_fails = update_fails
@@ -74,6 +80,9 @@ class FakeSageMaker:
         self.calls.append("create_training_job")
         name = request["TrainingJobName"]
         self.training_jobs[name] = {"request": request, **self._completed_job(name, request)}
+        if self.training_fails:
+            self.training_jobs[name]["TrainingJobStatus"] = "Failed"
+            self.training_jobs[name]["FailureReason"] = "AlgorithmError: NCCL timeout on algo-2"
         return {"TrainingJobArn": self.training_jobs[name]["TrainingJobArn"]}
 
     def describe_training_job(self, **request: Any) -> dict[str, Any]:
@@ -502,3 +511,22 @@ def test_reusing_the_best_tuning_artifact_skips_the_final_job(make_pipeline: Any
     ]
     assert "MaxWaitTimeInSeconds" not in stopping
     assert os.environ.get("DATA_BUCKET") is None  # handler environments do not leak
+
+
+def test_final_training_failure_stops_the_job_and_records_it(make_pipeline: Any, tiny_dataset: Path) -> None:
+    backend = FakeSageMaker(training_fails=True)
+    pipeline = make_pipeline(backend)
+    pipeline.upload(tiny_dataset)
+
+    execution = pipeline.run()
+
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "TrainingFailed"
+    assert "NCCL timeout" in execution["cause"]
+    assert "stop_training_job" in backend.calls and not backend.models and not backend.endpoints
+    (record,) = pipeline.model_items().values()
+    assert (record["status"], record["failure_stage"], record["failure_error"]) == (
+        "failed",
+        "Train",
+        "States.TaskFailed",
+    )
