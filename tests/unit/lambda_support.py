@@ -191,7 +191,7 @@ def lambda_world() -> Iterator[LambdaWorld]:
     container's service built with a FakeEndpoint and the world's URL fetcher. Use it once per test
     module and `reset()` it between tests (moto set-up is the slow part)."""
     from prediction.dependencies import build_service, use_service
-    from prediction.settings import get_settings
+    from prediction.settings import Settings
 
     with mock_aws():
         s3 = boto3.client("s3")
@@ -201,7 +201,9 @@ def lambda_world() -> Iterator[LambdaWorld]:
         _create_table_from_template(dynamodb, "IdempotencyTable", IDEMPOTENCY_TABLE)
         world = LambdaWorld(s3=s3, dynamodb=dynamodb, endpoint=FakeEndpoint())
         world.reset()
-        use_service(build_service(get_settings(), endpoint=world.endpoint, url_fetcher=world.fetch))
+        # Explicit settings: another suite may have imported the handlers first under its own environment.
+        settings = Settings.from_env({**os.environ, **FUNCTION_ENV})
+        use_service(build_service(settings, endpoint=world.endpoint, url_fetcher=world.fetch))
         try:
             yield world
         finally:

@@ -29,7 +29,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -148,17 +147,29 @@ class _FakeAwsHandler(http.server.BaseHTTPRequestHandler):
         self._reply(200, b"{}", "application/x-amz-json-1.0")  # PutItem, UpdateItem, DeleteItem
 
 
-@contextlib.contextmanager
-def fake_aws(image: bytes) -> Iterator[str]:
-    handler = type("Handler", (_FakeAwsHandler,), {"image": image})
+def _serve_fake_aws() -> None:
+    """Entry point of the stand-in's own process: prints its port, serves until killed."""
+    handler = type("Handler", (_FakeAwsHandler,), {"image": photo_jpeg()})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    print(server.server_port, flush=True)
+    server.serve_forever()
+
+
+@contextlib.contextmanager
+def fake_aws() -> Iterator[str]:
+    """The stand-in in a separate process, so it never competes with the measured handler for the GIL."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from dogbreed.bench.lambda_bench import _serve_fake_aws; _serve_fake_aws()"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        assert process.stdout is not None
+        port = int(process.stdout.readline())
+        yield f"http://127.0.0.1:{port}"
     finally:
-        server.shutdown()
-        server.server_close()
+        process.terminate()
+        process.wait(timeout=10)
 
 
 # --- the warm worker (runs in a fresh interpreter) ------------------------------------------------------
@@ -228,7 +239,7 @@ def _s3_event(key: str) -> dict[str, Any]:
 def _warm_worker(iterations: int, warmup: int, out: Path) -> None:
     sys.path[:0] = [str(FUNCTIONS_DIR), str(TRAINING_JOB_DIR)]
     image = photo_jpeg()
-    with fake_aws(image) as url:
+    with fake_aws() as url:
         os.environ["AWS_ENDPOINT_URL"] = url
         from predict_api import app as api_app
         from predict_s3 import app as s3_app
@@ -350,6 +361,8 @@ def run_benchmark(iterations: int, warmup: int, repeats: int) -> dict[str, Any]:
         )
         warm = json.loads(out.read_text())
     return {
+        "load_average": os.getloadavg()[0],
+        "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "machine": platform.machine(),
         "warm": warm,
@@ -361,7 +374,8 @@ def format_report(report: dict[str, Any]) -> str:
     warm = report["warm"]
     lines = [
         f"dogbreed bench lambda  (python {report['python']} {report['machine']}; handlers in-process; "
-        f"S3/DynamoDB/endpoint on a loopback stand-in; image {warm['image_bytes'] // 1024} KiB JPEG)",
+        f"S3/DynamoDB/endpoint on a loopback stand-in; image {warm['image_bytes'] // 1024} KiB JPEG; "
+        f"{report['cpus']} CPUs, load average {report['load_average']:.1f} at the end)",
         "",
         "warm handler overhead, endpoint call excluded",
         f"  {'scenario':<34}{'n':>6}{'p50 ms':>9}{'p99 ms':>9}  p50/target  p99/target",
