@@ -211,6 +211,20 @@ def build_optimizer(parameters: list[nn.Parameter], args: argparse.Namespace) ->
     return torch.optim.AdamW(parameters, lr=args.learning_rate, weight_decay=args.weight_decay)
 
 
+def build_pretrained_once_per_machine(
+    args: argparse.Namespace, num_classes: int, env: distributed.DistributedEnv
+) -> nn.Module:
+    """The first process on each machine downloads the pretrained weights into the torch hub cache;
+    the others wait for it, then load from the cache."""
+    pretrained = not args.no_pretrained
+    if pretrained and env.local_rank != 0:
+        distributed.barrier()
+    network = build_model(args.backbone, num_classes, pretrained=pretrained, freeze=args.freeze)
+    if pretrained and env.local_rank == 0:
+        distributed.barrier()
+    return network
+
+
 def hyperparameters(args: argparse.Namespace) -> dict[str, Any]:
     keys = (
         "backbone", "no_pretrained", "freeze", "epochs", "batch_size", "learning_rate", "weight_decay",
@@ -237,10 +251,13 @@ def main(args: argparse.Namespace) -> dict[str, Any] | None:
     output_dir = Path(args.output_dir)
     checkpoint_dir = Path(args.checkpoint_dir)
 
-    if args.check_data:
+    if args.check_data and env.local_rank == 0:
+        # Once per machine, before joining the group: a bad dataset fails the job at once.
         check_dataset(data_dir)
     distributed.init_process_group(env, device, timeout_s=args.dist_timeout)
     set_seed(args.seed)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
     logger.info(
         "rank %d/%d on %s (amp=%s channels_last=%s) args=%s",
         env.rank, env.world_size, device, use_amp, channels_last, vars(args),
@@ -262,7 +279,7 @@ def main(args: argparse.Namespace) -> dict[str, Any] | None:
         num_classes, len(splits.train), len(splits.valid), len(splits.test),
     )  # fmt: skip
 
-    network = build_model(args.backbone, num_classes, pretrained=not args.no_pretrained, freeze=args.freeze)
+    network = build_pretrained_once_per_machine(args, num_classes, env)
     network = network.to(device)
     if channels_last:
         network = network.to(memory_format=torch.channels_last)
