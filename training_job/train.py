@@ -28,7 +28,13 @@ import numpy as np
 import torch
 from dogbreed_job import artifacts, checkpoint, data, distributed, engine, export
 from dogbreed_job.metrics import format_metrics_line
-from dogbreed_job.model import BACKBONES, CLOUD_DEFAULT_BACKBONE, FREEZE_MODES, build_model
+from dogbreed_job.model import (
+    BACKBONES,
+    CLOUD_DEFAULT_BACKBONE,
+    FREEZE_MODES,
+    PretrainedWeightsUnavailableError,
+    build_model,
+)
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
@@ -456,6 +462,42 @@ def configure_logging() -> None:
     )
 
 
-if __name__ == "__main__":
+def write_failure_reason(message: str, environ: dict[str, str] | None = None) -> None:
+    """SageMaker shows the content of `$SM_OUTPUT_DIR/failure` as the job's FailureReason."""
+    env = os.environ if environ is None else environ
+    output_dir = env.get("SM_OUTPUT_DIR")
+    if output_dir:
+        path = Path(output_dir) / "failure"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(message[:1024])
+
+
+# Errors whose message says everything: no traceback, exit code 1.
+EXPECTED_ERRORS: tuple[type[Exception], ...] = (
+    PretrainedWeightsUnavailableError,
+    data.DatasetLayoutError,
+    export.ExportError,
+)
+
+
+def run(argv: Sequence[str] | None = None) -> int:
     configure_logging()
-    main(parse_args())
+    args = parse_args(argv)
+    try:
+        main(args)
+    except DatasetCheckFailed as error:
+        write_failure_reason(str(error.code))
+        raise
+    except EXPECTED_ERRORS as error:
+        message = f"{type(error).__name__}: {error}"
+        write_failure_reason(message)
+        print(f"train.py: error: {message}", file=sys.stderr, flush=True)
+        return 1
+    except Exception as error:
+        write_failure_reason(f"{type(error).__name__}: {error}")
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run())
