@@ -21,8 +21,9 @@ from prediction.models import PredictionRequest
 BINARY_CONTENT_TYPES = frozenset(
     {"image/jpeg", "image/png", "application/x-image", "application/octet-stream"}
 )
-# The endpoint decodes at model resolution; a JPEG is checked at reduced DCT scale down to this size.
-CHECK_MIN_SIZE = 64
+# The check needs no pixels, only a full pass over the data: a JPEG is decoded at the largest DCT
+# reduction (1/8 scale), which still reads and verifies every entropy-coded block.
+CHECK_MIN_SIZE = 1
 
 UrlFetcher = Callable[[str], bytes]
 
