@@ -178,6 +178,15 @@ def deploy_stack(state: cloud_state.CloudState, overrides: dict[str, str]) -> di
     return result
 
 
+def sagemaker_call(state: cloud_state.CloudState, operation: str, **request: Any) -> dict[str, Any]:
+    """A boto3-shaped call to the cloud's local SageMaker backend (ClientError-like RuntimeError)."""
+    response = httpx.post(f"{state.control_url}/sagemaker/{operation}", json=request, timeout=60)
+    result: dict[str, Any] = response.json()
+    if response.status_code != 200:
+        raise RuntimeError(f"{operation}: {result.get('error')}")
+    return result
+
+
 def parse_overrides(items: list[str]) -> dict[str, str]:
     overrides = {}
     for item in items:

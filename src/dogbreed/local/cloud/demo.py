@@ -1,17 +1,378 @@
-"""`dogbreed local demo` (placeholder until the whole-pipeline demo lands)."""
+"""`dogbreed local demo` (what `make demo` runs): the whole product on the local cloud.
+
+up (if needed) -> deploy template.yaml (tiny local parameters) -> synthesize a dataset, upload the
+training code and the dataset with manifest.json last (the trigger) -> follow the execution state by
+state (tuning trials with metrics, training, gate, endpoint, scaling) -> drop sample images and one
+bad file into incoming/ -> call POST /predictions (base64 JSON and a binary body) -> summary.
+
+A second run trains on a new dataset id and updates the endpoint (blue/green).
+"""
 
 from __future__ import annotations
 
 import argparse
+import base64
+import io
+import json
+import sys
+import tarfile
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import boto3
+import httpx
+
+from dogbreed import TRAINING_JOB_DIR
+from dogbreed.local.cloud import state as cloud_state
+
+TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
 
 def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
-    demo = commands.add_parser("demo", help="the whole pipeline on the local cloud")
+    demo = commands.add_parser("demo", help="the whole pipeline on the local cloud (make demo)")
     common(demo)
+    demo.add_argument(
+        "--port", type=int, default=cloud_state.DEFAULT_AWS_PORT, help="AWS APIs (default 4566)"
+    )
+    demo.add_argument(
+        "--api-port", type=int, default=cloud_state.DEFAULT_API_PORT, help="HTTP API (default 3000)"
+    )
+    demo.add_argument("--classes", type=int, default=4, help="breeds in the synthetic dataset (default 4)")
+    demo.add_argument("--per-class", type=int, default=24, help="training images per breed (default 24)")
+    demo.add_argument("--size", type=int, default=64, help="synthetic image side in px (default 64)")
+    demo.add_argument("--timeout", type=float, default=840.0, help="seconds to wait for the pipeline")
+    demo.add_argument("--parameter-overrides", nargs="*", default=[], metavar="KEY=VALUE")
+    demo.add_argument("--json-summary", type=Path, default=None, help="also write the summary as JSON here")
     demo.set_defaults(handler=run_demo)
 
 
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _step(number: int, title: str) -> None:
+    _say(f"\n== [{number}/6] {title}")
+
+
+@dataclass
+class DemoResult:
+    execution_arn: str = ""
+    execution_status: str = ""
+    execution_output: dict[str, Any] = field(default_factory=dict)
+    dataset_id: str = ""
+    results: dict[str, str] = field(default_factory=dict)  # incoming key -> results/ or rejected/ key
+    rejected: dict[str, Any] = field(default_factory=dict)
+    api_responses: list[dict[str, Any]] = field(default_factory=list)
+    endpoint_latency_ms: list[float] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def pack_sourcedir(source: Path = TRAINING_JOB_DIR) -> bytes:
+    """training_job/ as sourcedir.tar.gz (what the SageMaker SDK uploads), caches left out."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", dereference=True) as archive:
+        for path in sorted(source.rglob("*")):
+            if "__pycache__" in path.parts or path.suffix == ".pyc" or not path.is_file():
+                continue
+            archive.add(path, arcname=str(path.relative_to(source)))
+    return buffer.getvalue()
+
+
+def upload_dataset(s3: Any, root: Path, bucket: str, dataset_id: str) -> int:
+    """Every file under datasets/<dataset_id>/, manifest.json last (it starts the pipeline)."""
+    files = sorted(path for path in root.rglob("*") if path.is_file() and path.name != "manifest.json")
+    for path in files:
+        s3.upload_file(str(path), bucket, f"datasets/{dataset_id}/{path.relative_to(root).as_posix()}")
+    s3.upload_file(str(root / "manifest.json"), bucket, f"datasets/{dataset_id}/manifest.json")
+    return len(files) + 1
+
+
+class ExecutionFollower:
+    """Prints each state as the execution enters it, plus the SageMaker jobs and the endpoint."""
+
+    def __init__(self, sfn: Any, state: cloud_state.CloudState) -> None:
+        self.sfn = sfn
+        self.state = state
+        self.seen_events = 0
+        self.job_lines: dict[str, str] = {}
+        self.endpoint_line = ""
+        self.started = time.monotonic()
+
+    def _elapsed(self) -> str:
+        return f"[{time.monotonic() - self.started:6.1f}s]"
+
+    def poll(self, execution_arn: str) -> dict[str, Any]:
+        history = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        for event in history[self.seen_events :]:
+            if event["type"].endswith("StateEntered"):
+                _say(f"{self._elapsed()} state   {event['stateEnteredEventDetails']['name']}")
+            elif event["type"] == "TaskFailed":
+                details = event.get("taskFailedEventDetails", {})
+                _say(f"{self._elapsed()} failed  {details.get('error')}: {str(details.get('cause'))[:300]}")
+        self.seen_events = len(history)
+        self._poll_sagemaker()
+        described: dict[str, Any] = self.sfn.describe_execution(executionArn=execution_arn)
+        return described
+
+    def _poll_sagemaker(self) -> None:
+        from dogbreed.commands.local import cloud_status
+
+        try:
+            status = cloud_status(self.state)
+        except httpx.HTTPError:
+            return
+        for job in status["sagemaker"].get("training_jobs", []):
+            name = job["TrainingJobName"]
+            line = f"{job['TrainingJobStatus']} {job.get('SecondaryStatus', '')}"
+            if self.job_lines.get(name) != line:
+                self.job_lines[name] = line
+                _say(f"{self._elapsed()} job     {name}: {line}{self._metrics(name, job)}")
+        for endpoint in status["sagemaker"].get("endpoints", []):
+            line = json.dumps(endpoint, default=str, sort_keys=True)
+            if line != self.endpoint_line:
+                self.endpoint_line = line
+                _say(f"{self._elapsed()} endpoint {_endpoint_summary(endpoint)}")
+
+    def _metrics(self, name: str, job: dict[str, Any]) -> str:
+        if job["TrainingJobStatus"] not in ("Completed", "Failed"):
+            return ""
+        from dogbreed.commands.local import sagemaker_call
+
+        try:
+            described = sagemaker_call(self.state, "describe_training_job", TrainingJobName=name)
+        except (RuntimeError, httpx.HTTPError):
+            return ""
+        metrics = {item["MetricName"]: item["Value"] for item in described.get("FinalMetricDataList", [])}
+        shown = " ".join(f"{key}={float(value):.3f}" for key, value in sorted(metrics.items()))
+        hyper = described.get("HyperParameters", {})
+        tuned = " ".join(
+            f"{key}={hyper[key]}" for key in ("learning-rate", "epochs", "batch-size") if key in hyper
+        )
+        reason = f" ({described.get('FailureReason')})" if described.get("FailureReason") else ""
+        return f" | {shown} | {tuned}{reason}"
+
+
+def _endpoint_summary(endpoint: dict[str, Any]) -> str:
+    name = endpoint.get("EndpointName") or endpoint.get("name", "")
+    status = endpoint.get("EndpointStatus") or endpoint.get("status", "")
+    variants = endpoint.get("variants") or endpoint.get("ProductionVariants") or []
+    counts = ", ".join(
+        f"{v.get('VariantName') or v.get('name')}: "
+        f"{v.get('CurrentInstanceCount', v.get('instances'))} instance(s)"
+        for v in variants
+        if isinstance(v, dict)
+    )
+    return f"{name} {status} {counts}".strip() if name else json.dumps(endpoint, default=str)[:200]
+
+
+def _wait_for_execution(sfn: Any, arn: str, since: float, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for item in sfn.list_executions(stateMachineArn=arn, maxResults=20)["executions"]:
+            if item["startDate"].timestamp() >= since - 1:
+                return str(item["executionArn"])
+        time.sleep(0.5)
+    raise RuntimeError("the manifest upload did not start the pipeline (see dogbreed local status)")
+
+
+def _sample_images(dataset: Path, count: int) -> list[Path]:
+    test = sorted((dataset / "test").rglob("*.jpg"))
+    step = max(1, len(test) // count)
+    return test[::step][:count]
+
+
+def _wait_for_results(s3: Any, bucket: str, keys: list[str], timeout: float = 120) -> dict[str, str]:
+    found: dict[str, str] = {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and len(found) < len(keys):
+        for key in keys:
+            if key in found:
+                continue
+            relative = key.removeprefix("incoming/")
+            for prefix in ("results/", "rejected/"):
+                candidate = f"{prefix}{relative}.json"
+                try:
+                    s3.head_object(Bucket=bucket, Key=candidate)
+                except s3.exceptions.ClientError:
+                    continue
+                found[key] = candidate
+        time.sleep(0.5)
+    return found
+
+
 def run_demo(args: argparse.Namespace) -> int:
-    raise SystemExit("dogbreed local demo: not available yet")
+    from dogbreed.commands.local import deploy_stack, parse_overrides, running_state, start_cloud
+
+    started = time.monotonic()
+    result = DemoResult()
+    state_dir: Path = args.state_dir.resolve()
+
+    _step(1, "local cloud: moto (Step Functions interpreter), local SageMaker, HTTP API")
+    state = running_state(state_dir)
+    if state is None:
+        state = start_cloud(
+            state_dir,
+            aws_port=args.port,
+            api_port=args.api_port,
+            overrides=args.parameter_overrides,
+            quiet=True,
+        )
+        _say(f"started (pid {state.pid}): AWS {state.aws_url}, API {state.api_url}")
+    else:
+        _say(f"already up (pid {state.pid}): AWS {state.aws_url}, API {state.api_url}")
+    deployed = deploy_stack(state, parse_overrides(args.parameter_overrides))
+    state = running_state(state_dir) or state
+    _say(f"deployed template.yaml: created {deployed['created'] or 'nothing'}, updated {deployed['updated']}")
+    outputs = state.outputs
+    env = state.environment()
+    session = boto3.session.Session(
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        region_name=env["AWS_DEFAULT_REGION"],
+    )
+    s3 = session.client("s3", endpoint_url=state.aws_url)
+    sfn = session.client("stepfunctions", endpoint_url=state.aws_url)
+    dynamodb = session.client("dynamodb", endpoint_url=state.aws_url)
+    result.seconds["up_and_deploy"] = time.monotonic() - started
+
+    _step(
+        2, f"synthesize {args.classes} breeds x {args.per_class} images and upload them (manifest.json last)"
+    )
+    from dogbreed.data.synth import synthesize
+
+    result.dataset_id = f"demo-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+    dataset = synthesize(
+        state_dir / "demo" / result.dataset_id,
+        classes=args.classes,
+        per_class=args.per_class,
+        size=args.size,
+        seed=0,
+        dataset_id=result.dataset_id,
+        overwrite=True,
+    )
+    code_uri = outputs["TrainingCodeS3Uri"]
+    code_bucket, _, code_key = code_uri.removeprefix("s3://").partition("/")
+    s3.put_object(Bucket=code_bucket, Key=code_key, Body=pack_sourcedir())
+    _say(f"training code -> {code_uri}")
+    upload_started = time.time()
+    count = upload_dataset(s3, dataset, outputs["DataBucketName"], result.dataset_id)
+    _say(f"dataset -> s3://{outputs['DataBucketName']}/datasets/{result.dataset_id}/ ({count} files)")
+
+    _step(3, "the training pipeline (Step Functions execution, state by state)")
+    pipeline_started = time.monotonic()
+    result.execution_arn = _wait_for_execution(sfn, outputs["TrainingPipelineArn"], upload_started, 60)
+    _say(f"execution {result.execution_arn.rsplit(':', 1)[-1]}")
+    follower = ExecutionFollower(sfn, state)
+    deadline = time.monotonic() + args.timeout
+    described: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        described = follower.poll(result.execution_arn)
+        if described["status"] in TERMINAL:
+            break
+        time.sleep(1.0)
+    result.execution_status = described.get("status", "TIMED_OUT (demo)")
+    result.execution_output = json.loads(described.get("output") or "{}")
+    result.seconds["pipeline"] = time.monotonic() - pipeline_started
+    _say(f"execution {result.execution_status}: {json.dumps(result.execution_output)[:600]}")
+    if result.execution_status != "SUCCEEDED":
+        _say(
+            "dogbreed local demo: the pipeline did not succeed; see `dogbreed local status` and the log above"
+        )
+        return 1
+
+    _step(4, "drop sample images and one bad file into incoming/")
+    bucket = outputs["InferenceBucketName"]
+    prefix = f"incoming/{result.dataset_id}"
+    keys = []
+    for image in _sample_images(dataset, 3):
+        key = f"{prefix}/{image.parent.name}/{image.name}"
+        s3.upload_file(str(image), bucket, key)
+        keys.append(key)
+    bad_key = f"{prefix}/not-a-dog.jpg"
+    s3.put_object(Bucket=bucket, Key=bad_key, Body=b"this is not an image\n")
+    keys.append(bad_key)
+    result.results = _wait_for_results(s3, bucket, keys)
+    for key in keys:
+        _say(f"  s3://{bucket}/{key} -> {result.results.get(key, 'NO RESULT YET')}")
+    if bad_key in result.results:
+        result.rejected = json.loads(s3.get_object(Bucket=bucket, Key=result.results[bad_key])["Body"].read())
+
+    _step(5, f"POST {state.api_url}/predictions (JSON base64 and a binary image body)")
+    sample = _sample_images(dataset, 1)[0].read_bytes()
+    calls = [
+        ("json base64", {"json": {"image": base64.b64encode(sample).decode()}}),
+        ("binary image/jpeg", {"content": sample, "headers": {"Content-Type": "image/jpeg"}}),
+    ]
+    for label, request in calls:
+        response = httpx.post(f"{state.api_url}/predictions?top_k=3", timeout=60, **request)  # type: ignore[arg-type]
+        body = response.json()
+        result.api_responses.append({"kind": label, "status": response.status_code, "body": body})
+        top = (body.get("predictions") or [{}])[0]
+        _say(
+            f"  {label}: {response.status_code} {top.get('breed')} p={top.get('probability')} "
+            f"id={body.get('prediction_id')}"
+        )
+    runtime = session.client("sagemaker-runtime", endpoint_url=state.runtime_url)
+    for _ in range(5):
+        call_started = time.perf_counter()
+        runtime.invoke_endpoint(EndpointName=outputs["EndpointName"], ContentType="image/jpeg", Body=sample)
+        result.endpoint_latency_ms.append((time.perf_counter() - call_started) * 1000)
+
+    _step(6, "summary")
+    result.seconds["total"] = time.monotonic() - started
+    print(render_summary(result, state, dynamodb))
+    if args.json_summary:
+        args.json_summary.write_text(json.dumps(vars(result), indent=2, default=str), encoding="utf-8")
+    ok = len(result.results) == len(keys) and all(r["status"] == 201 for r in result.api_responses)
+    return 0 if ok else 1
+
+
+def render_summary(result: DemoResult, state: cloud_state.CloudState, dynamodb: Any) -> str:
+    outputs = state.outputs
+    output = result.execution_output
+    latency = sorted(result.endpoint_latency_ms)
+    pointer = dynamodb.get_item(
+        TableName=outputs["ModelsTableName"], Key={"model_version": {"S": "DEPLOYED"}}
+    ).get("Item", {})
+    predictions = [r["body"].get("prediction_id") for r in result.api_responses if r["status"] == 201]
+    lines = [
+        f"pipeline        {result.execution_status} ({output.get('outcome')}) "
+        f"in {result.seconds.get('pipeline', 0):.0f} s",
+        f"model           {output.get('model_version')} test accuracy {output.get('test_acc')} "
+        f"(threshold {output.get('accuracy_threshold')}, previous {output.get('previous_version')})",
+        f"endpoint        {outputs.get('EndpointName')} ({output.get('endpoint_action')}), "
+        f"scaling policy {output.get('scaling_policy_arn')}",
+        f"registry        DEPLOYED -> {pointer.get('deployed_version', {}).get('S')}",
+        f"latency         invoke_endpoint median {latency[len(latency) // 2]:.1f} ms, "
+        f"max {latency[-1]:.1f} ms"
+        if latency
+        else "latency         -",
+        "",
+        "results (S3):",
+        *[f"  s3://{outputs['InferenceBucketName']}/{value}" for value in result.results.values()],
+        f"rejected        {result.rejected.get('source_key')}: {json.dumps(result.rejected.get('reason'))}",
+        "predictions (DynamoDB table " + outputs["PredictionsTableName"] + "):",
+        *[f"  prediction_id={pid}" for pid in predictions],
+        "",
+        f"total           {result.seconds.get('total', 0):.0f} s",
+        "",
+        "explore with the AWS CLI:",
+        '  eval "$(dogbreed local env)"',
+        f"  aws s3 ls s3://{outputs['InferenceBucketName']}/ --recursive",
+        f"  aws s3 cp dog.jpg s3://{outputs['InferenceBucketName']}/incoming/dog.jpg",
+        f"  aws dynamodb scan --table-name {outputs['PredictionsTableName']}",
+        f"  aws dynamodb scan --table-name {outputs['ModelsTableName']}",
+        f"  aws stepfunctions list-executions --state-machine-arn {outputs['TrainingPipelineArn']}",
+        f"  aws stepfunctions get-execution-history --execution-arn {result.execution_arn}",
+        "  aws application-autoscaling describe-scaling-policies --service-namespace sagemaker",
+        f"  curl -s -X POST --data-binary @dog.jpg -H 'Content-Type: image/jpeg' {state.api_url}/predictions",
+        "  dogbreed local status",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(1)

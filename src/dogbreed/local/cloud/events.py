@@ -157,7 +157,10 @@ class EventRouter:
         )
 
     def _start_execution(self, route: Route, event: dict[str, Any]) -> str:
-        response = self._sfn.start_execution(stateMachineArn=route.target, input=json.dumps(event))
+        # EventBridge names each execution it starts (moto would leave the name unset).
+        response = self._sfn.start_execution(
+            stateMachineArn=route.target, name=str(event["id"])[:80], input=json.dumps(event)
+        )
         return str(response["executionArn"])
 
     def _invoke_function(self, route: Route, event: dict[str, Any]) -> str:

@@ -120,6 +120,9 @@ class LocalCloud:
         self.aws_port = self.moto.get_host_and_port()[1]
         self.aws_url = f"http://{cloud_state.HOST}:{self.aws_port}"
         os.environ["AWS_ENDPOINT_URL"] = self.aws_url
+        # moto's Step Functions interpreter calls AWS services (dynamodb:putItem, aws-sdk:*) through
+        # a boto3 client on http://localhost:$MOTO_PORT: this server.
+        os.environ["MOTO_PORT"] = str(self.aws_port)
         httpx.post(
             f"{self.aws_url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}
         ).raise_for_status()
@@ -176,7 +179,7 @@ class LocalCloud:
                 for item in sfn.list_executions(stateMachineArn=arn, maxResults=10)["executions"]:
                     executions.append(
                         {
-                            "name": item["name"],
+                            "name": item.get("name") or item["executionArn"].rsplit(":", 1)[-1],
                             "status": item["status"],
                             "started": item["startDate"].isoformat(),
                             "stopped": item["stopDate"].isoformat() if item.get("stopDate") else None,
@@ -211,6 +214,24 @@ class LocalCloud:
                 {"created": deployment.created, "updated": deployment.updated, "outputs": deployment.outputs}
             )
 
+        async def sagemaker_call(request: Request) -> JSONResponse:
+            """The local SageMaker backend's boto3-shaped operations, for the CLI, demo and tests."""
+            import anyio.to_thread
+            from botocore.exceptions import ClientError
+
+            from dogbreed.local.sagemaker.backend import OPERATIONS
+
+            operation = request.path_params["operation"]
+            if operation not in OPERATIONS or operation == "invoke_endpoint":
+                return JSONResponse({"error": f"unknown operation {operation}"}, status_code=404)
+            body = await request.json() if await request.body() else {}
+            method = getattr(self.sagemaker, operation)
+            try:
+                result = await anyio.to_thread.run_sync(lambda: method(**body))
+            except ClientError as error:
+                return JSONResponse({"error": error.response.get("Error", {})}, status_code=400)
+            return JSONResponse(json.loads(json.dumps(result, default=str)))
+
         async def health(_: Request) -> JSONResponse:
             return JSONResponse({"status": "ok"})
 
@@ -219,6 +240,7 @@ class LocalCloud:
                 Route("/status", status, methods=["GET"]),
                 Route("/deploy", deploy_route, methods=["POST"]),
                 Route("/health", health, methods=["GET"]),
+                Route("/sagemaker/{operation}", sagemaker_call, methods=["POST"]),
             ]
         )
 
