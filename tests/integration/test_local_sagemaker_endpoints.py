@@ -7,7 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import os
 import shutil
+import signal
 import tarfile
 import threading
 import time
@@ -291,6 +293,22 @@ def test_failed_update_keeps_the_old_model_serving(env: dict[str, Any], endpoint
     assert "did not pass the ping health check" in described["FailureReason"]
     assert stream.results and {version for _, version in stream.results} == {serving}
     assert _predict(runtime, endpoint)["model_version"] == serving
+
+
+def test_a_crashed_instance_is_replaced(env: dict[str, Any], endpoint: str) -> None:
+    backend, runtime = env["backend"], env["runtime"]
+    [before] = backend.status()["endpoints"][0]["Variants"][0]["Instances"]
+    os.killpg(before["pid"], signal.SIGKILL)
+
+    def replaced() -> bool:
+        instances = backend.status()["endpoints"][0]["Variants"][0]["Instances"]
+        return len(instances) == 1 and instances[0]["pid"] != before["pid"]
+
+    wait_for(replaced, timeout=120, what="a replacement instance")
+    assert _predict(runtime, endpoint)["model_version"] == "tiny-test-2"
+    described = backend.describe_endpoint(EndpointName=endpoint)
+    assert described["EndpointStatus"] == "InService"
+    assert described["ProductionVariants"][0]["CurrentInstanceCount"] == 1
 
 
 def test_auto_scaling_follows_the_load(env: dict[str, Any]) -> None:

@@ -309,6 +309,8 @@ class EndpointService:
             target=self._metrics_loop, name="endpoint-metrics", daemon=True
         )
         self._metrics_thread.start()
+        self._health_thread = threading.Thread(target=self._health_loop, name="endpoint-health", daemon=True)
+        self._health_thread.start()
         self._http = httpx.Client(timeout=httpx.Timeout(60.0, connect=5.0))
 
     # ----------------------------------------------------------------- models
@@ -733,6 +735,11 @@ class EndpointService:
             instance.served += 1
             return Lease(endpoint=endpoint_name, variant=variant, instance=instance)
 
+    def abandon(self, lease: Lease) -> None:
+        """Give a lease back without counting an invocation (the request never reached the model)."""
+        with self.lock:
+            lease.instance.inflight -= 1
+
     def release(self, lease: Lease, status: int, latency_us: float | None) -> None:
         with self.lock:
             lease.instance.inflight -= 1
@@ -788,6 +795,62 @@ class EndpointService:
             "ContentType": response.headers.get("content-type", ""),
             "InvokedProductionVariant": lease.variant.name,
         }
+
+    # ----------------------------------------------------------------- instance health
+
+    def _health_loop(self) -> None:
+        while not self._closing.wait(1.0):
+            try:
+                self.replace_dead_instances()
+            except Exception:
+                logger.exception("endpoint health check failed")
+
+    def replace_dead_instances(self) -> int:
+        """Replace model servers that died while in service, as SageMaker replaces unhealthy instances."""
+        replaced = 0
+        for endpoint in self.endpoints():
+            if endpoint.status != "InService" or not endpoint.busy.acquire(blocking=False):
+                continue
+            try:
+                with self.lock:
+                    dead = [
+                        (variant, instance)
+                        for variant in endpoint.variants.values()
+                        for instance in variant.fleet.instances
+                        if instance.proc.poll() is not None
+                    ]
+                    for variant, instance in dead:
+                        variant.fleet.instances.remove(instance)
+                for variant, instance in dead:
+                    self._processes.reap_group(instance.proc)
+                    logger.warning(
+                        "%s instance %d exited with %s; replacing it",
+                        variant.fleet.label,
+                        instance.index,
+                        instance.proc.returncode,
+                    )
+                    if self._closing.is_set():
+                        return replaced
+                    try:
+                        replacement = variant.fleet.start_instance()
+                    except FleetError as error:
+                        with self.lock:
+                            endpoint.failure_reason = (
+                                f"Replacing a failed instance of {variant.name} failed: {error}"
+                            )
+                        continue
+                    with self.lock:
+                        current = (
+                            endpoint.variants.get(variant.name) is variant and not self._closing.is_set()
+                        )
+                        if current:
+                            variant.fleet.instances.append(replacement)
+                    if not current:
+                        variant.fleet.stop_instance(replacement)
+                    replaced += 1
+            finally:
+                endpoint.busy.release()
+        return replaced
 
     # ----------------------------------------------------------------- metrics
 

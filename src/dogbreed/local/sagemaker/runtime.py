@@ -24,9 +24,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from dogbreed.local.sagemaker.endpoints import EndpointService, InvokeError
+from dogbreed.local.sagemaker.endpoints import EndpointService, InvokeError, Lease
 from dogbreed.local.sagemaker.processes import free_port
 
+_CONNECT_ATTEMPTS = 2
 _FORWARDED_HEADERS = {
     "content-type": "Content-Type",
     "accept": "Accept",
@@ -43,6 +44,11 @@ def error_response(error: InvokeError) -> JSONResponse:
     )
 
 
+def _unreachable(endpoints: EndpointService, lease: Lease, error: Exception) -> JSONResponse:
+    endpoints.release(lease, 503, None)
+    return error_response(InvokeError("ServiceUnavailable", 503, f"model server unreachable: {error}"))
+
+
 def build_app(endpoints: EndpointService, timeout_seconds: float = 60.0) -> Starlette:
     state: dict[str, httpx.AsyncClient] = {}
 
@@ -57,20 +63,30 @@ def build_app(endpoints: EndpointService, timeout_seconds: float = 60.0) -> Star
     async def invoke(request: Request) -> Response:
         name = request.path_params["name"]
         body = await request.body()
-        try:
-            lease = endpoints.acquire(name, request.headers.get("x-amzn-sagemaker-target-variant"))
-        except InvokeError as error:
-            return error_response(error)
         headers = {
             out: request.headers[key] for key, out in _FORWARDED_HEADERS.items() if key in request.headers
         }
-        try:
-            upstream = await client().post(f"{lease.instance.url}/invocations", content=body, headers=headers)
-        except httpx.HTTPError as error:
-            endpoints.release(lease, 503, None)
-            return error_response(
-                InvokeError("ServiceUnavailable", 503, f"model server unreachable: {error}")
-            )
+        target = request.headers.get("x-amzn-sagemaker-target-variant")
+        for attempt in range(_CONNECT_ATTEMPTS):
+            try:
+                lease = endpoints.acquire(name, target)
+            except InvokeError as error:
+                return error_response(error)
+            try:
+                upstream = await client().post(
+                    f"{lease.instance.url}/invocations", content=body, headers=headers
+                )
+                break
+            except httpx.ConnectError as error:
+                # Nothing reached the model (e.g. an instance that just died): another instance may answer.
+                if attempt + 1 < _CONNECT_ATTEMPTS:
+                    endpoints.abandon(lease)
+                    continue
+                return _unreachable(endpoints, lease, error)
+            except httpx.HTTPError as error:
+                return _unreachable(endpoints, lease, error)
+        else:  # pragma: no cover - the loop always breaks or returns
+            raise AssertionError("unreachable")
         latency_us = (time.perf_counter() - lease.started) * 1e6
         endpoints.release(lease, upstream.status_code, latency_us)
         if upstream.status_code >= 400:
