@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 ServeCommand = Callable[[Path, int], list[str]]
 METRIC_NAMESPACE = "AWS/SageMaker"
 ENDPOINT_LOG_GROUP = "/aws/sagemaker/Endpoints"
+CONTAINER_MODEL_DIR = "/opt/ml/model"
 
 
 def default_serve_command(model_dir: Path, port: int) -> list[str]:
@@ -159,7 +160,14 @@ class Fleet:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.log_dir / f"instance-{index}.log"
         env = dict(os.environ)
-        env.update(self.environment)
+        # The container sees the model at /opt/ml/model; here it is the extracted archive.
+        env.update(
+            {
+                key: value.replace(CONTAINER_MODEL_DIR, str(self.model_dir))
+                for key, value in self.environment.items()
+            }
+        )
+        env["SM_MODEL_DIR"] = str(self.model_dir)
         env.setdefault("OMP_NUM_THREADS", "1")
         env["PYTHONUNBUFFERED"] = "1"
         with log_path.open("w") as log:

@@ -38,7 +38,6 @@ logger = logging.getLogger(__name__)
 
 SUBMIT_DIRECTORY = "sagemaker_submit_directory"
 PROGRAM = "sagemaker_program"
-DEFAULT_CHECKPOINT_PATH = "/opt/ml/checkpoints"
 
 _JOB_VARIABLE_PREFIXES = (
     "SM_",
