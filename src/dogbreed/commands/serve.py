@@ -47,6 +47,11 @@ def register(subparsers: Any) -> None:
         default=DEFAULT_PREPROCESS_THREADS,
         help=f"decode/resize threads per worker (default {DEFAULT_PREPROCESS_THREADS})",
     )
+    serve.add_argument(
+        "--onnx-file",
+        default=None,
+        help="ONNX file in the model directory to serve, e.g. model.int8.onnx (default model.onnx)",
+    )
     serve.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     serve.set_defaults(handler=_serve)
 
@@ -64,6 +69,7 @@ def _serve(args: argparse.Namespace) -> int:
             max_batch_delay_ms=args.max_batch_delay_ms,
             preprocess_threads=args.preprocess_threads,
             log_level=args.log_level,
+            onnx_file=args.onnx_file,
         )
     except (ModelDirError, ValueError) as exc:
         print(f"dogbreed serve: error: {exc}", file=sys.stderr)

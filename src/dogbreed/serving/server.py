@@ -26,6 +26,7 @@ from dogbreed.serving.settings import (
 )
 
 THREADS_ENV = "DOGBREED_INFERENCE_THREADS"  # read by inference.py in each worker
+ONNX_FILE_ENV = "DOGBREED_ONNX_FILE"  # read by inference.py in each worker
 APP_FACTORY = "dogbreed.serving.app:create_app"
 REQUIRED_FILES = ("model_config.json", "classes.json")
 
@@ -66,12 +67,17 @@ def run(
     max_batch_delay_ms: float = DEFAULT_MAX_BATCH_DELAY_MS,
     preprocess_threads: int = DEFAULT_PREPROCESS_THREADS,
     log_level: str = "info",
+    onnx_file: str | None = None,
 ) -> None:
     """Serve `model_dir` until SIGTERM/SIGINT. Blocks."""
     directory = Path(model_dir).resolve()
     check_model_dir(directory)
     if workers < 1:
         raise ValueError("workers must be at least 1")
+    if onnx_file is not None:
+        if Path(onnx_file).name != onnx_file or not (directory / onnx_file).is_file():
+            raise ModelDirError(f"{onnx_file} is not a file in {directory}")
+        os.environ[ONNX_FILE_ENV] = onnx_file
     settings = ServeSettings(
         model_dir=str(directory),
         max_batch_size=max_batch_size,
