@@ -12,6 +12,7 @@ import importlib
 import io
 import json
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,10 +38,17 @@ ACCOUNT_ID = "123456789012"
 MAX_IMAGE_BYTES = 256 * 1024
 LABRADOR_URL = "https://images.example.com/dogs/labrador.jpg"
 
-FUNCTION_ENV = {
+# Fake credentials for botocore (moto and loopback servers only; nothing leaves the machine).
+for _name, _value in {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
+}.items():
+    os.environ.setdefault(_name, _value)
+
+# The functions' environment, applied while their modules are imported (they parse it at import).
+FUNCTION_ENV = {
+    "AWS_DEFAULT_REGION": "us-east-1",
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_SERVICE_NAME": "dogbreed",
     "POWERTOOLS_METRICS_NAMESPACE": "DogBreed",
@@ -53,8 +61,8 @@ FUNCTION_ENV = {
     "CORS_ALLOW_ORIGIN": "https://app.example.com",
     "MAX_IMAGE_BYTES": str(MAX_IMAGE_BYTES),
 }
-for _name, _value in FUNCTION_ENV.items():
-    os.environ.setdefault(_name, _value)
+# Packages whose modules read the environment at import. request_guards does not, and stays shared.
+HANDLER_PACKAGES = ("predict_api", "predict_s3", "prediction")
 
 BREEDS = tuple(f"Breed_{index:03d}" for index in range(12))
 
@@ -146,6 +154,8 @@ class LambdaWorld:
     s3: Any
     dynamodb: Any
     endpoint: FakeEndpoint
+    api: ModuleType | None = None
+    s3_handler: ModuleType | None = None
     urls: dict[str, bytes] = field(default_factory=dict)
     fetcher: Callable[[str], bytes] | None = None
 
@@ -185,31 +195,70 @@ class LambdaWorld:
         return items
 
 
+def _drop_handler_modules() -> None:
+    for name in [name for name in sys.modules if name.split(".")[0] in HANDLER_PACKAGES]:
+        del sys.modules[name]
+
+
+@contextmanager
+def _function_environment() -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in FUNCTION_ENV}
+    os.environ.update(FUNCTION_ENV)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 @contextmanager
 def lambda_world() -> Iterator[LambdaWorld]:
-    """Inside `mock_aws`: the inference bucket and both tables (key schemas from template.yaml), and the
-    container's service built with a FakeEndpoint and the world's URL fetcher. Use it once per test
-    module and `reset()` it between tests (moto set-up is the slow part)."""
-    from prediction.dependencies import build_service, use_service
-    from prediction.settings import Settings
+    """Inside `mock_aws`: the inference bucket and both tables (key schemas from template.yaml), the
+    handler modules imported fresh under FUNCTION_ENV, and the container's service built with a
+    FakeEndpoint and the world's URL fetcher. Use it once per test module and `reset()` it between
+    tests (moto set-up is the slow part).
 
-    with mock_aws():
-        s3 = boto3.client("s3")
-        dynamodb = boto3.client("dynamodb")
-        s3.create_bucket(Bucket=BUCKET)
-        _create_table_from_template(dynamodb, "PredictionsTable", PREDICTIONS_TABLE)
-        _create_table_from_template(dynamodb, "IdempotencyTable", IDEMPOTENCY_TABLE)
-        world = LambdaWorld(s3=s3, dynamodb=dynamodb, endpoint=FakeEndpoint())
-        world.reset()
-        # Explicit settings: another suite may have imported the handlers first under its own environment.
-        settings = Settings.from_env({**os.environ, **FUNCTION_ENV})
-        use_service(build_service(settings, endpoint=world.endpoint, url_fetcher=world.fetch))
-        try:
+    The handlers parse their environment at import, as in Lambda. Another suite (the local cloud) may
+    have imported them under its own environment, so they are imported afresh here and dropped again
+    afterwards, leaving the next suite a clean import.
+    """
+    _drop_handler_modules()
+    try:
+        with _function_environment(), mock_aws():
+            api = importlib.import_module("predict_api.app")
+            s3_app = importlib.import_module("predict_s3.app")
+            from prediction.dependencies import build_service, use_service
+            from prediction.settings import get_settings
+
+            s3 = boto3.client("s3")
+            dynamodb = boto3.client("dynamodb")
+            s3.create_bucket(Bucket=BUCKET)
+            _create_table_from_template(dynamodb, "PredictionsTable", PREDICTIONS_TABLE)
+            _create_table_from_template(dynamodb, "IdempotencyTable", IDEMPOTENCY_TABLE)
+            world = LambdaWorld(s3=s3, dynamodb=dynamodb, endpoint=FakeEndpoint(), api=api, s3_handler=s3_app)
+            world.reset()
+            use_service(build_service(get_settings(), endpoint=world.endpoint, url_fetcher=world.fetch))
             yield world
-        finally:
-            use_service(None)
+    finally:
+        _drop_handler_modules()
 
 
-def handler_module(name: str) -> ModuleType:
-    """`predict_api.app` / `predict_s3.app`, imported after the environment above is in place."""
-    return importlib.import_module(f"{name}.app")
+class HandlerModule:
+    """`predict_api.app` / `predict_s3.app` as imported by the active `lambda_world` (attribute access
+    is resolved at call time)."""
+
+    def __init__(self, package: str) -> None:
+        self._module_name = f"{package}.app"
+
+    def __getattr__(self, attribute: str) -> Any:
+        module = sys.modules.get(self._module_name)
+        if module is None:
+            raise RuntimeError(f"{self._module_name} is only importable inside lambda_world()")
+        return getattr(module, attribute)
+
+
+def handler_module(package: str) -> Any:
+    return HandlerModule(package)

@@ -395,7 +395,7 @@ def test_png_json_image(world: LambdaWorld) -> None:
     assert len(body_of(response)["predictions"]) == 10
 
 
-def test_docs_openapi_json_is_the_generated_document() -> None:
+def test_docs_openapi_json_is_the_generated_document(world: LambdaWorld) -> None:
     """`make openapi` writes docs/openapi.json; it must not drift from the resolver."""
     from dogbreed import REPO_ROOT
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from prediction.settings import ENV_VARS, Settings
+from prediction.settings import ENV_VARS, Settings, SettingsError
 
 from dogbreed import FUNCTIONS_DIR
 from tests.template_loader import load_template
@@ -163,8 +163,6 @@ def test_tables_match_what_the_code_writes(template: dict[str, Any]) -> None:
 
 
 def test_settings_fail_at_init_naming_the_missing_variable() -> None:
-    from prediction.settings import SettingsError
-
     with pytest.raises(SettingsError, match="ENDPOINT_NAME is missing"):
         Settings.from_env({"RESULTS_BUCKET": "b-u-c", "PREDICTIONS_TABLE": "p-t", "IDEMPOTENCY_TABLE": "i-t"})
     with pytest.raises(SettingsError, match="MAX_IMAGE_BYTES"):
