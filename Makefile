@@ -62,7 +62,7 @@ test: install sam-install lint validate
 	$(VENV)/bin/pytest
 
 demo: install
-	$(VENV)/bin/dogbreed demo
+	$(VENV)/bin/dogbreed local demo
 
 # Pin every transitive dependency of the current environment (torch's CUDA wheels excluded:
 # they follow from the torch pin).

@@ -100,6 +100,7 @@ class ExecutionFollower:
         self.job_lines: dict[str, str] = {}
         self.endpoint_line = ""
         self.started = time.monotonic()
+        self._poll_sagemaker(show=False)  # jobs of earlier runs are not this run's progress
 
     def _elapsed(self) -> str:
         return f"[{time.monotonic() - self.started:6.1f}s]"
@@ -111,13 +112,13 @@ class ExecutionFollower:
                 _say(f"{self._elapsed()} state   {event['stateEnteredEventDetails']['name']}")
             elif event["type"] == "TaskFailed":
                 details = event.get("taskFailedEventDetails", {})
-                _say(f"{self._elapsed()} failed  {details.get('error')}: {str(details.get('cause'))[:300]}")
+                _say(f"{self._elapsed()} error   {details.get('error')}: {str(details.get('cause'))[:300]}")
         self.seen_events = len(history)
         self._poll_sagemaker()
         described: dict[str, Any] = self.sfn.describe_execution(executionArn=execution_arn)
         return described
 
-    def _poll_sagemaker(self) -> None:
+    def _poll_sagemaker(self, show: bool = True) -> None:
         from dogbreed.commands.local import cloud_status
 
         try:
@@ -129,12 +130,14 @@ class ExecutionFollower:
             line = f"{job['TrainingJobStatus']} {job.get('SecondaryStatus', '')}"
             if self.job_lines.get(name) != line:
                 self.job_lines[name] = line
-                _say(f"{self._elapsed()} job     {name}: {line}{self._metrics(name, job)}")
+                if show:
+                    _say(f"{self._elapsed()} job     {name}: {line}{self._metrics(name, job)}")
         for endpoint in status["sagemaker"].get("endpoints", []):
             line = json.dumps(endpoint, default=str, sort_keys=True)
             if line != self.endpoint_line:
                 self.endpoint_line = line
-                _say(f"{self._elapsed()} endpoint {_endpoint_summary(endpoint)}")
+                if show:
+                    _say(f"{self._elapsed()} endpoint {_endpoint_summary(endpoint)}")
 
     def _metrics(self, name: str, job: dict[str, Any]) -> str:
         if job["TrainingJobStatus"] not in ("Completed", "Failed"):
