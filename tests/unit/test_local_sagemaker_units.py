@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 import time
+from types import SimpleNamespace
+from typing import Any
 
 import botocore.session
 import optuna
@@ -16,7 +18,7 @@ from botocore.parsers import create_parser
 from dogbreed_job.metrics import METRIC_DEFINITIONS, format_metrics_line
 
 from dogbreed.local.sagemaker._aws import parse_s3_uri, validate_request
-from dogbreed.local.sagemaker.autoscaling import TargetTracking, desired_capacity
+from dogbreed.local.sagemaker.autoscaling import AutoScaler, TargetTracking, desired_capacity
 from dogbreed.local.sagemaker.endpoints import InvokeError
 from dogbreed.local.sagemaker.joblog import MetricParser, failure_message
 from dogbreed.local.sagemaker.processes import ProcessRegistry, group_members, pid_alive
@@ -145,3 +147,77 @@ def test_terminate_ends_the_whole_process_group() -> None:
     assert not pid_alive(proc.pid)
     assert group_members(proc.pid) == []
     assert registry.alive_pids() == []
+
+
+class _FakeAutoscaling:
+    """application-autoscaling's two read calls, for one variant."""
+
+    def describe_scalable_targets(self, **_: Any) -> dict[str, Any]:
+        return {"ScalableTargets": [{"MinCapacity": 1, "MaxCapacity": 4}]}
+
+    def describe_scaling_policies(self, **_: Any) -> dict[str, Any]:
+        config = {
+            "TargetValue": 60.0,
+            "PredefinedMetricSpecification": {
+                "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
+            },
+            "ScaleOutCooldown": 30,
+            "ScaleInCooldown": 100,
+        }
+        return {
+            "ScalingPolicies": [
+                {
+                    "PolicyName": "p",
+                    "PolicyType": "TargetTrackingScaling",
+                    "TargetTrackingScalingPolicyConfiguration": config,
+                }
+            ]
+        }
+
+
+class _FakeEndpoints:
+    """One InService endpoint with one variant whose invocation count the test sets."""
+
+    def __init__(self) -> None:
+        self.invocations = 0
+        self.variant = SimpleNamespace(
+            fleet=SimpleNamespace(instances=[object()]),
+            metrics=SimpleNamespace(rate=lambda window: self.invocations),
+        )
+        self.endpoint = SimpleNamespace(
+            name="ep", status="InService", variants={"AllTraffic": self.variant}, failure_reason=None
+        )
+
+    def endpoints(self) -> list[Any]:
+        return [self.endpoint]
+
+    def scale_variant(self, endpoint: Any, variant: str, desired: int) -> bool:
+        self.variant.fleet.instances = [object()] * desired
+        return True
+
+
+def test_auto_scaler_honours_cooldowns() -> None:
+    now = [1000.0]
+    endpoints = _FakeEndpoints()
+    scaler = AutoScaler(
+        endpoints,  # type: ignore[arg-type]
+        clients=lambda service: _FakeAutoscaling(),
+        window_seconds=60,
+        clock=lambda: now[0],
+    )
+
+    def step(seconds: float) -> list[tuple[int, int]]:
+        now[0] += seconds
+        scaler.evaluate()
+        scaler.wait_idle()
+        return [(a["FromCapacity"], a["ToCapacity"]) for a in scaler.activities()]
+
+    endpoints.invocations = 150  # 150/min on 1 instance, target 60 -> 3 instances
+    assert step(0) == [(1, 3)]
+    endpoints.invocations = 400  # wants 4 (capped), but the scale-out cooldown runs
+    assert step(10) == [(1, 3)]
+    assert step(25) == [(1, 3), (3, 4)]
+    endpoints.invocations = 0  # load stops: scale-in waits ScaleInCooldown after the last activity
+    assert step(50) == [(1, 3), (3, 4)]
+    assert step(60) == [(1, 3), (3, 4), (4, 1)]
+    assert all(a["StatusCode"] == "Successful" for a in scaler.activities())

@@ -15,6 +15,7 @@ import math
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,7 +68,9 @@ class AutoScaler:
         clients: ClientFactory,
         interval_seconds: float = 5.0,
         window_seconds: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        self._clock = clock
         self._endpoints = endpoints
         self._clients = clients
         self.interval = interval_seconds
@@ -90,6 +93,13 @@ class AutoScaler:
             workers = [state.worker for state in self._state.values() if state.worker is not None]
         for worker in workers:
             worker.join(timeout=120)
+
+    def wait_idle(self, timeout: float = 120.0) -> None:
+        """Wait for scaling activities in progress (tests and shutdown)."""
+        with self._lock:
+            workers = [state.worker for state in self._state.values() if state.worker is not None]
+        for worker in workers:
+            worker.join(timeout=timeout)
 
     def activities(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -156,7 +166,7 @@ class AutoScaler:
         invocations = variant.metrics.rate(self.window)
         per_minute = invocations / self.window * 60.0 / max(current, 1)
         desired = desired_capacity(current, per_minute, policy)
-        now = time.monotonic()
+        now = self._clock()
         if desired > current:
             if now - state.last_scale_out < policy.scale_out_cooldown:
                 return
@@ -204,7 +214,7 @@ class AutoScaler:
             with self._lock:
                 activity.update(StatusCode=status, StatusMessage=message, EndTime=utcnow())
                 # Cooldowns run from the end of the activity, when the capacity is in service.
-                finished = time.monotonic()
+                finished = self._clock()
                 if direction == "out":
                     state.last_scale_out = finished
                 state.last_activity = finished

@@ -36,9 +36,9 @@ def pid_alive(pid: int) -> bool:
     return state != "Z"
 
 
-def group_members(pgid: int) -> list[int]:
-    """Live PIDs whose process group is `pgid` (read from /proc)."""
-    members = []
+def _process_groups() -> dict[int, list[int]]:
+    """Live (non-zombie) PIDs by process group, read from /proc in one pass."""
+    groups: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -46,9 +46,14 @@ def group_members(pgid: int) -> list[int]:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(entry.name))
-    return members
+        if len(fields) > 2 and fields[0] != "Z":
+            groups.setdefault(int(fields[2]), []).append(int(entry.name))
+    return groups
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live PIDs whose process group is `pgid`."""
+    return _process_groups().get(pgid, [])
 
 
 class ProcessRegistry:
@@ -122,10 +127,11 @@ class ProcessRegistry:
     def alive_pids(self) -> list[int]:
         """Every started PID (or a member of its group) still alive."""
         alive: set[int] = set()
+        groups = _process_groups()
         for pid in self.all_pids():
             if pid_alive(pid):
                 alive.add(pid)
-            alive.update(group_members(pid))
+            alive.update(groups.get(pid, []))
         return sorted(alive)
 
     def shutdown(self, grace_seconds: float = 3.0) -> None:
