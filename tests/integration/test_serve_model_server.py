@@ -194,3 +194,59 @@ def test_missing_model_dir_is_a_clear_cli_error(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "does not exist" in result.stderr
+
+
+def test_predict_command_against_the_server(server: Server, tmp_path: Path) -> None:
+    image = tmp_path / "dog.jpg"
+    image.write_bytes(jpeg(1))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dogbreed",
+            "predict",
+            str(image),
+            "--endpoint-url",
+            server.url,
+            "--top-k",
+            "2",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert [p["class_index"] for p in document["predictions"]][:1] == [1]
+    assert len(document["predictions"]) == 2
+
+
+def test_predict_command_reports_client_errors(server: Server, tmp_path: Path) -> None:
+    not_an_image = tmp_path / "notes.txt"
+    not_an_image.write_text("hello")
+    result = subprocess.run(
+        [sys.executable, "-m", "dogbreed", "predict", str(not_an_image), "--endpoint-url", server.url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "415" in result.stderr and "not_an_image" in result.stderr
+
+
+def test_the_model_dirs_own_code_is_what_runs(tiny_model_dir: Path) -> None:
+    # A fresh interpreter, as in a worker: code/ goes first on sys.path, so the packages shipped in the
+    # model directory (what SageMaker runs) are imported, not the checkout's.
+    probe = (
+        "import sys; from pathlib import Path; from dogbreed.serving.handler import Handler; "
+        f"h = Handler.load(Path({str(tiny_model_dir)!r})); "
+        "print(h.script); print(sys.modules['dogbreed_job'].__file__); "
+        "print(sys.modules['request_guards'].__file__)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd="/"
+    )
+    assert result.returncode == 0, result.stderr
+    code_dir = str(tiny_model_dir / "code")
+    assert all(line.startswith(code_dir) for line in result.stdout.split())

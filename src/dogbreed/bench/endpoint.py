@@ -460,7 +460,7 @@ def run_benchmark(config: BenchConfig, work_dir: Path, log: Callable[[str], None
     model_dir, head = prepare_model(config, work_dir, corpus, log)
     reference = reference_top1(model_dir, corpus)
     int8_file = prepare_int8(model_dir, log) if config.int8 else None
-    ceiling = compute_ceiling(model_dir, seconds=3.0 if config.quick else 10.0, int8_file=int8_file)
+    ceiling = compute_ceiling(model_dir, seconds=1.5 if config.quick else 8.0, int8_file=int8_file)
     log("compute ceiling (batch 8, no decode/HTTP): " + ", ".join(f"{k} {v:.1f}" for k, v in ceiling.items()))
     warmup = 2 if config.quick else 4
 
