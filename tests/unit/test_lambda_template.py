@@ -100,6 +100,9 @@ def test_functions_are_wired_to_the_shared_code(template: dict[str, Any], name: 
     assert "def lambda_handler(" in module_path.read_text()
     assert set(properties["Environment"]["Variables"]) >= REQUIRED_ENV
     assert set(properties["Environment"]["Variables"]) <= set(ENV_VARS)
+    # The local cloud's loopback-URL switch would open the SSRF guard to 127.0.0.1 (the Lambda
+    # runtime API); it must never be part of a deployed function's environment.
+    assert "LOCAL_CLOUD_ALLOW_LOOPBACK_URLS" not in properties["Environment"]["Variables"]
     assert template["Globals"]["Function"]["Runtime"] == "python3.12"
 
 
