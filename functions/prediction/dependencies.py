@@ -47,7 +47,11 @@ def build_service(
         allowed_s3_buckets=settings.allowed_s3_buckets,
         s3_client=s3_client,
         url_fetcher=url_fetcher
-        or guarded_url_fetcher(max_bytes=settings.max_image_bytes, timeout=settings.url_fetch_timeout),
+        or guarded_url_fetcher(
+            max_bytes=settings.max_image_bytes,
+            timeout=settings.url_fetch_timeout,
+            allow_loopback=settings.local_cloud_allow_loopback_urls,
+        ),
     )
     return PredictionService(endpoint=endpoint, store=store, images=images)
 

@@ -97,8 +97,13 @@ class ImageSource:
         return data
 
 
-def guarded_url_fetcher(*, max_bytes: int, timeout: float) -> UrlFetcher:
-    """The production fetcher: HTTPS only, public addresses only (SSRF guard), byte cap, deadlines."""
+def _public_or_loopback(address: url_guard.IPAddress) -> bool:
+    return address.is_loopback or url_guard.is_public_address(address)
+
+
+def guarded_url_fetcher(*, max_bytes: int, timeout: float, allow_loopback: bool = False) -> UrlFetcher:
+    """The production fetcher: HTTPS only, public addresses only (SSRF guard), byte cap, deadlines.
+    `allow_loopback` (the local cloud's explicit setting only) also admits http on 127.0.0.1/::1."""
 
     def fetch(url: str) -> bytes:
         return url_guard.fetch_url(
@@ -107,6 +112,8 @@ def guarded_url_fetcher(*, max_bytes: int, timeout: float) -> UrlFetcher:
             connect_timeout=min(3.0, timeout),
             read_timeout=timeout,
             total_timeout=timeout * 2,
+            allow_http=allow_loopback,
+            address_allowed=_public_or_loopback if allow_loopback else url_guard.is_public_address,
         )
 
     return fetch

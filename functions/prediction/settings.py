@@ -30,6 +30,7 @@ ENV_VARS: dict[str, str] = {
     "ENDPOINT_MAX_ATTEMPTS": "endpoint_max_attempts",
     "URL_FETCH_TIMEOUT": "url_fetch_timeout",
     "DEFAULT_TOP_K": "default_top_k",
+    "LOCAL_CLOUD_ALLOW_LOOPBACK_URLS": "local_cloud_allow_loopback_urls",
 }
 
 
@@ -58,6 +59,9 @@ class Settings(BaseModel):
     endpoint_max_attempts: Annotated[int, Field(ge=1, le=5)] = 3
     url_fetch_timeout: Annotated[float, Field(gt=0, le=20)] = 5.0
     default_top_k: Annotated[int, Field(ge=1, le=10)] = 3
+    # Local cloud only (docs/local-cloud.md): URL inputs may reach 127.0.0.1 over http. Set by the local
+    # cloud's function environment override, never by template.yaml.
+    local_cloud_allow_loopback_urls: bool = False
 
     @field_validator("allowed_s3_buckets", mode="before")
     @classmethod
