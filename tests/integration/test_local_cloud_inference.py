@@ -210,3 +210,14 @@ def test_up_is_idempotent_and_status_lists_the_stack(cloud: dict[str, Any]) -> N
     status = cloud_status(state)
     assert "TrainingPipeline" in status["resources"]
     assert any(endpoint for endpoint in status["sagemaker"]["endpoints"])
+
+
+def test_the_local_cloud_lets_url_inputs_reach_a_loopback_server(cloud: dict[str, Any]) -> None:
+    """Only through the local cloud's LOCAL_CLOUD_ALLOW_LOOPBACK_URLS function environment override."""
+    from dogbreed.local.cloud.demo import loopback_image_server
+
+    api = cloud["env"]["DOGBREED_API_URL"]
+    with loopback_image_server(_jpeg(2)) as url:
+        response = httpx.post(f"{api}/predictions", json={"url": url}, timeout=60)
+    assert response.status_code == 201, response.text
+    assert response.json()["predictions"][0]["breed"] == "Blue_heeler"

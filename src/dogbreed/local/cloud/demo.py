@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
+import http.server
 import io
 import json
 import sys
 import tarfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,6 +102,8 @@ class ExecutionFollower:
         self.seen_events = 0
         self.job_lines: dict[str, str] = {}
         self.endpoint_line = ""
+        self.epoch_lines: dict[str, str] = {}
+        self.entered: dict[str, int] = {}
         self.started = time.monotonic()
         self._poll_sagemaker(show=False)  # jobs of earlier runs are not this run's progress
 
@@ -109,7 +114,10 @@ class ExecutionFollower:
         history = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
         for event in history[self.seen_events :]:
             if event["type"].endswith("StateEntered"):
-                _say(f"{self._elapsed()} state   {event['stateEnteredEventDetails']['name']}")
+                name = event["stateEnteredEventDetails"]["name"]
+                self.entered[name] = self.entered.get(name, 0) + 1
+                if self.entered[name] == 1:  # polling loops are shown once
+                    _say(f"{self._elapsed()} state   {name}")
             elif event["type"] == "TaskFailed":
                 details = event.get("taskFailedEventDetails", {})
                 _say(f"{self._elapsed()} error   {details.get('error')}: {str(details.get('cause'))[:300]}")
@@ -132,12 +140,32 @@ class ExecutionFollower:
                 self.job_lines[name] = line
                 if show:
                     _say(f"{self._elapsed()} job     {name}: {line}{self._metrics(name, job)}")
+            if show and job["TrainingJobStatus"] == "InProgress":
+                self._epoch_progress(name)
         for endpoint in status["sagemaker"].get("endpoints", []):
             line = json.dumps(endpoint, default=str, sort_keys=True)
             if line != self.endpoint_line:
                 self.endpoint_line = line
                 if show:
                     _say(f"{self._elapsed()} endpoint {_endpoint_summary(endpoint)}")
+
+    def _epoch_progress(self, name: str) -> None:
+        """The job's latest per-epoch metrics (the metric regexes over its log), when they change."""
+        from dogbreed.commands.local import sagemaker_call
+
+        try:
+            described = sagemaker_call(self.state, "describe_training_job", TrainingJobName=name)
+        except (RuntimeError, httpx.HTTPError):
+            return
+        metrics = {item["MetricName"]: item["Value"] for item in described.get("FinalMetricDataList", [])}
+        shown = " ".join(
+            f"{key}={float(metrics[key]):.3f}"
+            for key in ("train_loss", "val_loss", "val_acc")
+            if key in metrics
+        )
+        if shown and self.epoch_lines.get(name) != shown:
+            self.epoch_lines[name] = shown
+            _say(f"{self._elapsed()} epoch   {name}: {shown}")
 
     def _metrics(self, name: str, job: dict[str, Any]) -> str:
         if job["TrainingJobStatus"] not in ("Completed", "Failed"):
@@ -204,6 +232,34 @@ def _wait_for_results(s3: Any, bucket: str, keys: list[str], timeout: float = 12
                 found[key] = candidate
         time.sleep(0.5)
     return found
+
+
+@contextlib.contextmanager
+def loopback_image_server(image: bytes) -> Iterator[str]:
+    """A plain HTTP server on 127.0.0.1 serving `image` at /dog.jpg (the JSON {"url": ...} input)."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path != "/dog.jpg":
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(len(image)))
+            self.end_headers()
+            self.wfile.write(image)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/dog.jpg"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -303,21 +359,15 @@ def run_demo(args: argparse.Namespace) -> int:
     if bad_key in result.results:
         result.rejected = json.loads(s3.get_object(Bucket=bucket, Key=result.results[bad_key])["Body"].read())
 
-    _step(5, f"POST {state.api_url}/predictions (JSON base64 and a binary image body)")
+    _step(5, f"POST {state.api_url}/predictions (JSON URL to a loopback server, JSON base64, binary body)")
     sample = _sample_images(dataset, 1)[0].read_bytes()
-    calls = [
-        ("json base64", {"json": {"image": base64.b64encode(sample).decode()}}),
-        ("binary image/jpeg", {"content": sample, "headers": {"Content-Type": "image/jpeg"}}),
-    ]
-    for label, request in calls:
-        response = httpx.post(f"{state.api_url}/predictions?top_k=3", timeout=60, **request)  # type: ignore[arg-type]
-        body = response.json()
-        result.api_responses.append({"kind": label, "status": response.status_code, "body": body})
-        top = (body.get("predictions") or [{}])[0]
-        _say(
-            f"  {label}: {response.status_code} {top.get('breed')} p={top.get('probability')} "
-            f"id={body.get('prediction_id')}"
-        )
+    with loopback_image_server(sample) as url:
+        calls: list[tuple[str, dict[str, Any]]] = [
+            ("json url", {"json": {"url": url}}),
+            ("json base64", {"json": {"image": base64.b64encode(sample).decode()}}),
+            ("binary image/jpeg", {"content": sample, "headers": {"Content-Type": "image/jpeg"}}),
+        ]
+        _post_predictions(state.api_url, calls, result)
     runtime = session.client("sagemaker-runtime", endpoint_url=state.runtime_url)
     for _ in range(5):
         call_started = time.perf_counter()
@@ -331,6 +381,18 @@ def run_demo(args: argparse.Namespace) -> int:
         args.json_summary.write_text(json.dumps(vars(result), indent=2, default=str), encoding="utf-8")
     ok = len(result.results) == len(keys) and all(r["status"] == 201 for r in result.api_responses)
     return 0 if ok else 1
+
+
+def _post_predictions(api_url: str, calls: list[tuple[str, dict[str, Any]]], result: DemoResult) -> None:
+    for label, request in calls:
+        response = httpx.post(f"{api_url}/predictions?top_k=3", timeout=60, **request)
+        body = response.json()
+        result.api_responses.append({"kind": label, "status": response.status_code, "body": body})
+        top = (body.get("predictions") or [{}])[0]
+        _say(
+            f"  {label}: {response.status_code} {top.get('breed')} p={top.get('probability')} "
+            f"id={body.get('prediction_id')} {body.get('error', '')}"
+        )
 
 
 def render_summary(result: DemoResult, state: cloud_state.CloudState, dynamodb: Any) -> str:

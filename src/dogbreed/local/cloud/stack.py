@@ -34,11 +34,11 @@ LOCAL_PARAMETERS: dict[str, str] = {
     "FinalTrainingInstanceCount": "2",
     "MaxTuningJobs": "2",
     "MaxParallelTuningJobs": "1",
-    "TuningEpochsMin": "4",
-    "TuningEpochsMax": "5",
+    "TuningEpochsMin": "3",
+    "TuningEpochsMax": "4",
     "TuningBatchSizes": "32",
-    "TuningLearningRateMin": "0.002",
-    "TuningLearningRateMax": "0.005",
+    "TuningLearningRateMin": "0.001",
+    "TuningLearningRateMax": "0.0015",
     "AccuracyThreshold": "0.3",
     "LabelSmoothing": "0.0",
     "MaxTrainingRuntimeSeconds": "900",
@@ -51,8 +51,12 @@ LOCAL_PARAMETERS: dict[str, str] = {
 }
 
 # Function environment overrides that only exist in the local cloud (documented in
-# docs/local-cloud.md): no X-Ray daemon runs here.
-LOCAL_FUNCTION_ENVIRONMENT: dict[str, str] = {"POWERTOOLS_TRACE_DISABLED": "true"}
+# docs/local-cloud.md): no X-Ray daemon runs here, and URL inputs may point at loopback servers
+# (http://127.0.0.1:...) so the JSON {"url": ...} path can be exercised without the internet.
+LOCAL_FUNCTION_ENVIRONMENT: dict[str, str] = {
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "LOCAL_CLOUD_ALLOW_LOOPBACK_URLS": "true",
+}
 
 _CREATED_TYPES = (
     "AWS::S3::Bucket",
