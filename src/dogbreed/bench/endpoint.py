@@ -535,8 +535,9 @@ def format_table(report: dict[str, Any]) -> str:
         own = ceiling.get(f"onnx_{name}_images_per_s", ceiling["onnx_fp32_images_per_s"])
         c1 = levels[0]
         rows.append(
-            f"{name}: best {best:.1f} img/s end to end = {best / own:.0%} of its model-only ceiling ({own:.1f} img/s), "
-            f"{best / COMPUTE_CEILING_NOTE:.0%} of the quoted ~{COMPUTE_CEILING_NOTE:.0f} img/s fp32 ceiling; "
+            f"{name}: best {best:.1f} img/s end to end = {best / own:.0%} of its model-only ceiling "
+            f"({own:.1f} img/s), {best / COMPUTE_CEILING_NOTE:.0%} of the quoted "
+            f"~{COMPUTE_CEILING_NOTE:.0f} img/s fp32 ceiling; "
             f"c=1 p50 server/baseline {c1['server_p50_ms'] / c1['baseline_p50_ms']:.2f}"
         )
     return "\n".join(rows)
