@@ -295,6 +295,18 @@ def test_failed_update_keeps_the_old_model_serving(env: dict[str, Any], endpoint
     assert _predict(runtime, endpoint)["model_version"] == serving
 
 
+def test_an_endpoint_whose_model_cannot_start_fails_with_a_reason(env: dict[str, Any]) -> None:
+    backend = env["backend"]
+    _config(backend, "config-broken-create", "model-broken", count=1)
+    backend.create_endpoint(EndpointName="broken", EndpointConfigName="config-broken-create")
+    described = _wait_status(backend, "broken")
+    assert described["EndpointStatus"] == "Failed"
+    assert "did not pass the ping health check" in described["FailureReason"]
+    with pytest.raises(env["runtime"].exceptions.ValidationError):
+        env["runtime"].invoke_endpoint(EndpointName="broken", ContentType="image/jpeg", Body=_jpeg(0))
+    backend.delete_endpoint(EndpointName="broken")
+
+
 def test_a_crashed_instance_is_replaced(env: dict[str, Any], endpoint: str) -> None:
     backend, runtime = env["backend"], env["runtime"]
     [before] = backend.status()["endpoints"][0]["Variants"][0]["Instances"]
