@@ -337,8 +337,11 @@ def main(args: argparse.Namespace) -> dict[str, Any] | None:
             model, criterion, optimizer, loaders.train, device,
             scaler=scaler, amp=use_amp, channels_last=channels_last,
         )  # fmt: skip
+        # Evaluate the plain network (no collectives inside forward, so ranks may hold different
+        # numbers of batches) once every rank has rank 0's BatchNorm statistics.
+        distributed.broadcast_buffers(network)
         val = engine.evaluate(
-            model, loaders.valid, device, num_classes=num_classes, amp=use_amp, channels_last=channels_last
+            network, loaders.valid, device, num_classes=num_classes, amp=use_amp, channels_last=channels_last
         )
         lr_scheduler.step()
         row = {
@@ -390,7 +393,7 @@ def main(args: argparse.Namespace) -> dict[str, Any] | None:
     if best_state is not None:
         network.load_state_dict(best_state)
     test = engine.evaluate(
-        model, loaders.test, device, num_classes=num_classes, amp=use_amp, channels_last=channels_last
+        network, loaders.test, device, num_classes=num_classes, amp=use_amp, channels_last=channels_last
     )
     training_seconds = time.monotonic() - started
     if args.record_shards:

@@ -20,12 +20,16 @@ from tests.integration import training_runs
 pytestmark = pytest.mark.slow
 
 WORLD_SIZE = 2
+CLASSES = 5
 
 
 @pytest.fixture(scope="module")
 def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # 4 classes x 20 = 80 training images: an even split, so the shards need no padding.
-    return training_runs.dataset(tmp_path_factory.mktemp("ddp") / "data", classes=4, per_class=20, size=40)
+    # 5 classes x 20 = 100 training images: an even split, so the training shards need no padding;
+    # 25 validation and test images: uneven evaluation shards (13 and 12 images).
+    return training_runs.dataset(
+        tmp_path_factory.mktemp("ddp") / "data", classes=CLASSES, per_class=20, size=40
+    )
 
 
 def _launcher_env(style: str, rank: int, port: int) -> dict[str, str]:
@@ -56,16 +60,16 @@ def test_two_process_gloo_ddp_trains_disjoint_shards_to_identical_weights(
     processes = []
     for rank in range(WORLD_SIZE):
         args = [
+            *training_runs.FAST_ARGS,
             "--data-dir", str(small_dataset),
             "--model-dir", str(tmp_path / f"model-rank{rank}"),
             "--output-dir", str(output_dir),
             "--checkpoint-dir", str(tmp_path / f"checkpoints-rank{rank}"),
             "--epochs", "2",
-            "--batch-size", "16",
+            "--batch-size", "12",  # evaluation shards of 13 and 12 images: 2 batches vs 1
             "--master-port", str(port),
             "--dist-timeout", "300",
             "--record-shards",
-            *training_runs.FAST_ARGS,
         ]  # fmt: skip
         processes.append(
             subprocess.Popen(
@@ -87,7 +91,7 @@ def test_two_process_gloo_ddp_trains_disjoint_shards_to_identical_weights(
         json.loads((output_dir / "shards" / f"rank{rank}.json").read_text()) for rank in range(WORLD_SIZE)
     ]
     train_size = records[0]["train_size"]
-    assert train_size == 80
+    assert train_size == 100
     for epoch in ("1", "2"):
         shards = [set(record["epochs"][epoch]) for record in records]
         assert all(len(shard) == train_size // WORLD_SIZE for shard in shards)
@@ -103,7 +107,7 @@ def test_two_process_gloo_ddp_trains_disjoint_shards_to_identical_weights(
     assert not (tmp_path / "model-rank1").exists()
     assert not (tmp_path / "checkpoints-rank1").exists()
     model_dir = tmp_path / "model-rank0"
-    saved = build_model("resnet18", 4, pretrained=False)
+    saved = build_model("resnet18", CLASSES, pretrained=False)
     saved.load_state_dict(
         torch.load(model_dir / artifacts.WEIGHTS_FILE, map_location="cpu", weights_only=True)
     )
@@ -116,7 +120,7 @@ def test_two_process_gloo_ddp_trains_disjoint_shards_to_identical_weights(
     loader = DataLoader(
         splits.test, batch_size=7, sampler=data.ShardedEvalSampler(len(splits.test), DistributedEnv())
     )
-    single = engine.evaluate(saved, loader, torch.device("cpu"), num_classes=4)
+    single = engine.evaluate(saved, loader, torch.device("cpu"), num_classes=CLASSES)
     assert recorded["samples"]["test"] == single.samples == len(splits.test)
     assert recorded["test_acc"] == pytest.approx(single.acc, abs=1e-9)
     assert recorded["test_loss"] == pytest.approx(single.loss, rel=1e-4)

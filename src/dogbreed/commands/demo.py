@@ -2,8 +2,9 @@
 
 synthesize a dataset -> check it -> train and evaluate a small model with the real training job
 (train.py as its own process, "EC2" mode) -> print the evaluation summary and where the model
-directory, model.tar.gz and the evaluation report are. The rest of the pipeline runs on the local
-cloud; the steps it adds are listed at the end.
+directory, model.tar.gz and the evaluation report are. The whole pipeline (tuning, multi-instance
+training, gate, deploy, auto scaling, inference Lambdas) runs on the local cloud with
+`dogbreed local demo`; the summary lists those steps.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from dogbreed.commands.train import run_training
 
+# What the full pipeline adds after training (`dogbreed local demo` runs all of it).
 PIPELINE_STEPS_TO_COME: tuple[str, ...] = (
     "hyperparameter tuning job (SageMaker HPO over train.py, objective val_acc)",
     "multi-instance training job (real DDP across instances, torch_distributed)",
@@ -24,7 +26,6 @@ PIPELINE_STEPS_TO_COME: tuple[str, ...] = (
     "endpoint deploy or blue/green update without downtime",
     "target-tracking auto scaling for the endpoint",
     "inference Lambdas (API Gateway + S3 trigger) writing results to S3 and DynamoDB",
-    "all of it on the local cloud (moto + real processes) from the same template and state machine",
 )
 
 
@@ -159,7 +160,7 @@ def render_summary(model_dir: Path, *, train_seconds: float, total_seconds: floa
         f"                {report_dir / 'training_curves.png'}",
         f"                {report_dir / 'confusion_matrix.png'}",
         "",
-        "Still to come in the pipeline (local cloud):",
+        "The rest of the pipeline runs on the local cloud (`make demo`, i.e. `dogbreed local demo`):",
         *[f"  - {step}" for step in PIPELINE_STEPS_TO_COME],
     ]
     return "\n".join(lines)
