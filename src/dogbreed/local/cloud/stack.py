@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from dogbreed import TEMPLATE_PATH
 from dogbreed.local import moto_shim
 from dogbreed.local.template_resources import TemplateError, TemplateStack
 
@@ -98,8 +100,12 @@ class Deployment:
         return self.functions[logical_id]
 
 
-def load_stack(parameters: dict[str, str] | None = None, stack_name: str = STACK_NAME) -> TemplateStack:
-    return TemplateStack.load(parameters={**LOCAL_PARAMETERS, **(parameters or {})}, stack_name=stack_name)
+def load_stack(
+    parameters: dict[str, str] | None = None, stack_name: str = STACK_NAME, path: Path = TEMPLATE_PATH
+) -> TemplateStack:
+    return TemplateStack.load(
+        parameters={**LOCAL_PARAMETERS, **(parameters or {})}, stack_name=stack_name, path=path
+    )
 
 
 def _queue_name_from_arn(arn: str) -> str:

@@ -1,0 +1,122 @@
+"""Deploying template.yaml into the local cloud and routing its events (moto in-process, no servers).
+
+- the stack comes from the template: a changed template changes the deployed rules and state machine;
+- S3 "Object Created" events reach the template's targets through moto's EventBridge pattern matching;
+- a Lambda target that keeps failing is retried EventInvokeConfig.MaximumRetryAttempts times, then the
+  event lands in the function's OnFailure queue.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from dogbreed import TEMPLATE_PATH
+from dogbreed.local import moto_shim
+from dogbreed.local.cloud.events import EventRouter
+from dogbreed.local.cloud.stack import deploy, load_stack
+
+
+@pytest.fixture
+def session(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.session.Session]:
+    for key in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        yield boto3.session.Session(region_name="us-east-1")
+    moto_shim.uninstall()
+
+
+def _rule_pattern(session: Any, name: str) -> dict[str, Any]:
+    pattern: dict[str, Any] = json.loads(session.client("events").describe_rule(Name=name)["EventPattern"])
+    return pattern
+
+
+def test_a_changed_template_changes_the_local_cloud(session: Any, tmp_path: Path) -> None:
+    first = deploy(session, load_stack())
+    rule = next(route.rule_name for route in first.routes if route.target_kind == "lambda")
+    assert _rule_pattern(session, rule)["detail"]["object"]["key"] == [{"prefix": "incoming/"}]
+    assert "TrainingPipeline" in first.created
+
+    changed = tmp_path / "template.yaml"
+    changed.write_text(
+        TEMPLATE_PATH.read_text().replace("key: [{prefix: incoming/}]", "key: [{prefix: uploads/}]")
+    )
+    second = deploy(session, load_stack({"EndpointName": "other-endpoint"}, path=changed))
+
+    assert _rule_pattern(session, rule)["detail"]["object"]["key"] == [{"prefix": "uploads/"}]
+    assert "TrainingPipeline" in second.updated and not second.created
+    definition = session.client("stepfunctions").describe_state_machine(
+        stateMachineArn=second.state_machine_arns["TrainingPipeline"]
+    )["definition"]
+    assert "other-endpoint" in definition and "${" not in definition
+    assert second.function("PredictS3Function").environment["ENDPOINT_NAME"] == "other-endpoint"
+
+
+def test_a_failing_lambda_target_is_retried_then_dead_lettered(session: Any, tmp_path: Path) -> None:
+    deployment = deploy(session, load_stack())
+    route = next(route for route in deployment.routes if route.target_kind == "lambda")
+    assert route.async_retries == 2 and route.on_failure_queue_url
+    (tmp_path / "failing_handler.py").write_text(
+        "CALLS = []\n\n\ndef handler(event, context):\n"
+        "    CALLS.append(event['id'])\n"
+        "    raise RuntimeError('endpoint down')\n"
+    )
+    failing = moto_shim.LambdaFunction(
+        name=route.target, code_dir=tmp_path, handler="failing_handler.handler", environment={}
+    )
+    deployment.functions["PredictS3Function"] = failing
+    router = EventRouter(session, retry_delay_seconds=0.01)
+    router.configure(deployment)
+    s3 = session.client("s3")
+    bucket = deployment.physical_names["InferenceBucket"]
+
+    s3.put_object(Bucket=bucket, Key="incoming/dog.jpg", Body=b"...")
+    assert router.poll_once(route) == 1
+
+    sqs = session.client("sqs")
+    deadline = time.monotonic() + 20
+    messages: list[dict[str, Any]] = []
+    while not messages and time.monotonic() < deadline:
+        messages = sqs.receive_message(QueueUrl=route.on_failure_queue_url, WaitTimeSeconds=1).get(
+            "Messages", []
+        )
+    assert messages, "the failed event never reached the OnFailure queue"
+    event = json.loads(messages[0]["Body"])
+    assert event["detail"]["object"]["key"] == "incoming/dog.jpg"
+    calls = sys.modules["failing_handler"].CALLS
+    assert calls == [event["id"], event["id"], event["id"]]  # the first attempt and 2 retries
+    assert router.deliveries[-1].outcome == "failed-to-dlq"
+
+
+def test_a_manifest_upload_starts_the_pipeline_and_other_keys_do_not(session: Any) -> None:
+    deployment = deploy(session, load_stack())
+    route = next(route for route in deployment.routes if route.target_kind == "states")
+    router = EventRouter(session)
+    router.configure(deployment)
+    s3 = session.client("s3")
+    bucket = deployment.physical_names["DataBucket"]
+
+    s3.put_object(Bucket=bucket, Key="datasets/d1/train/001.A/a.jpg", Body=b"...")
+    s3.put_object(Bucket=bucket, Key="datasets/d1/manifest.json", Body=b"{}")
+    assert router.poll_once(route) == 1
+
+    sfn = session.client("stepfunctions")
+    deadline = time.monotonic() + 10
+    executions: list[dict[str, Any]] = []
+    while not executions and time.monotonic() < deadline:
+        executions = sfn.list_executions(stateMachineArn=route.target)["executions"]
+        time.sleep(0.1)
+    assert len(executions) == 1
+    started = json.loads(sfn.describe_execution(executionArn=executions[0]["executionArn"])["input"])
+    assert started["detail"]["object"]["key"] == "datasets/d1/manifest.json"
+    assert executions[0]["name"] == started["id"]
