@@ -273,8 +273,10 @@ def render_status(status: dict[str, Any]) -> str:
         "",
         "endpoints:",
     ]
+    from dogbreed.local.cloud.demo import endpoint_summary
+
     for endpoint in sm.get("endpoints", []):
-        lines.append(f"  {json.dumps(endpoint, default=str)[:300]}")
+        lines.append(f"  {endpoint_summary(endpoint)}")
     lines += ["", "recent scaling activity:"]
     lines += [f"  {json.dumps(item, default=str)[:200]}" for item in sm.get("scaling_activities", [])[-5:]]
     lines += ["", "recent executions:"]

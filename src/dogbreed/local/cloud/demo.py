@@ -147,7 +147,7 @@ class ExecutionFollower:
             if line != self.endpoint_line:
                 self.endpoint_line = line
                 if show:
-                    _say(f"{self._elapsed()} endpoint {_endpoint_summary(endpoint)}")
+                    _say(f"{self._elapsed()} endpoint {endpoint_summary(endpoint)}")
 
     def _epoch_progress(self, name: str) -> None:
         """The job's latest per-epoch metrics (the metric regexes over its log), when they change."""
@@ -186,17 +186,18 @@ class ExecutionFollower:
         return f" | {shown} | {tuned}{reason}"
 
 
-def _endpoint_summary(endpoint: dict[str, Any]) -> str:
-    name = endpoint.get("EndpointName") or endpoint.get("name", "")
-    status = endpoint.get("EndpointStatus") or endpoint.get("status", "")
-    variants = endpoint.get("variants") or endpoint.get("ProductionVariants") or []
-    counts = ", ".join(
-        f"{v.get('VariantName') or v.get('name')}: "
-        f"{v.get('CurrentInstanceCount', v.get('instances'))} instance(s)"
-        for v in variants
-        if isinstance(v, dict)
+def endpoint_summary(endpoint: dict[str, Any]) -> str:
+    """`dogbreed-endpoint InService config dogbreed-... | AllTraffic: 1/1 instance(s), 12 invocations`."""
+    variants = ", ".join(
+        f"{variant.get('VariantName')}: {variant.get('CurrentInstanceCount')}/"
+        f"{variant.get('DesiredInstanceCount')} instance(s), {variant.get('Invocations', 0)} invocations"
+        for variant in endpoint.get("Variants", [])
     )
-    return f"{name} {status} {counts}".strip() if name else json.dumps(endpoint, default=str)[:200]
+    failure = f" ({endpoint['FailureReason']})" if endpoint.get("FailureReason") else ""
+    return (
+        f"{endpoint.get('EndpointName')} {endpoint.get('EndpointStatus')}{failure} "
+        f"config {endpoint.get('EndpointConfigName')} | {variants}"
+    )
 
 
 def _wait_for_execution(sfn: Any, arn: str, since: float, timeout: float) -> str:
