@@ -170,7 +170,7 @@ def pack_model_archive(model_dir: Path | str, archive_path: Path | str | None = 
     archive = Path(archive_path) if archive_path is not None else model_dir.parent / artifacts.ARCHIVE_NAME
     archive.parent.mkdir(parents=True, exist_ok=True)
     partial = archive.with_name(archive.name + ".partial")
-    with tarfile.open(partial, "w:gz") as tar:
+    with tarfile.open(partial, "w:gz", compresslevel=6) as tar:
         for path in sorted(model_dir.rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts:
                 tar.add(path, arcname=path.relative_to(model_dir).as_posix(), recursive=False)
