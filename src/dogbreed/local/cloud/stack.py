@@ -38,7 +38,7 @@ LOCAL_PARAMETERS: dict[str, str] = {
     "MaxParallelTuningJobs": "1",
     "TuningEpochsMin": "3",
     "TuningEpochsMax": "4",
-    "TuningBatchSizes": "32",
+    "TuningBatchSizes": "16",
     "TuningLearningRateMin": "0.001",
     "TuningLearningRateMax": "0.0015",
     "AccuracyThreshold": "0.3",
