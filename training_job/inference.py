@@ -2,8 +2,9 @@
 
 SageMaker's PyTorch serving container calls `model_fn(model_dir)` once per worker, then for every
 request `input_fn(body, content_type)`, `predict_fn(data, model)` and `output_fn(prediction, accept)`.
-The local model server (`dogbreed serve`) runs the same file through the `parse_request` /
-`predict_many` / `render` functions, which raise `request_guards.errors.InputError` for bad input.
+The local model server (`dogbreed serve`) runs the same file through `read_request` (validate and
+fetch), `preprocess_request` (decode), `predict_many` (one batch for several requests) and `render`,
+which raise `request_guards.errors.InputError` for bad input.
 
 Requests (`Content-Type`):
 - `image/jpeg`, `image/png`, `application/x-image`: the image bytes.
@@ -263,6 +264,47 @@ def _json_items(body: bytes) -> tuple[list[Mapping[str, Any]], bool]:
     raise ValidationError("the JSON body must be an object or a list of objects", code="invalid_request")
 
 
+@dataclass(frozen=True)
+class RawRequest:
+    """A validated request whose images are fetched but not yet decoded (the I/O stage)."""
+
+    images: tuple[bytes, ...]
+    top_ks: tuple[int, ...]
+    is_batch: bool
+
+
+def read_request(
+    body: bytes | bytearray | str, content_type: str | None, *, custom_attributes: str | None = None
+) -> RawRequest:
+    """Validate a request and fetch its image bytes (URL, S3): the I/O stage. Raises InputError."""
+    data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+    image_guard.check_body_size(data, max_bytes=MAX_BYTES)
+    default_top_k = top_k_from_custom_attributes(custom_attributes) or DEFAULT_TOP_K
+    kind = media_type(content_type)
+    if kind in IMAGE_CONTENT_TYPES:
+        return RawRequest((data,), (default_top_k,), is_batch=False)
+    if kind != JSON_CONTENT_TYPE:
+        raise UnsupportedMediaTypeError(
+            f"content type {kind or '(none)'!r} is not supported; send image/jpeg, image/png, "
+            "application/x-image or application/json",
+            code="unsupported_content_type",
+        )
+    items, is_batch = _json_items(data)
+    top_ks: list[int] = []
+    for item in items:
+        unknown = sorted(set(item) - {*REQUEST_FIELDS, "top_k"})
+        if unknown:
+            raise ValidationError(f"unknown field(s): {', '.join(unknown)}", code="unknown_field")
+        top_ks.append(validate_top_k(item["top_k"]) if "top_k" in item else default_top_k)
+    return RawRequest(tuple(_source_bytes(item) for item in items), tuple(top_ks), is_batch=is_batch)
+
+
+def preprocess_request(raw: RawRequest, image_size: int) -> PredictionRequest:
+    """Decode and preprocess the fetched images: the CPU stage. Raises InputError for bad images."""
+    arrays = [preprocess_image(data, image_size) for data in raw.images]
+    return PredictionRequest(np.stack(arrays), raw.top_ks, is_batch=raw.is_batch)
+
+
 def parse_request(
     body: bytes | bytearray | str,
     content_type: str | None,
@@ -271,28 +313,8 @@ def parse_request(
     custom_attributes: str | None = None,
 ) -> PredictionRequest:
     """Validate, fetch, decode and preprocess one request. Raises InputError for any bad input."""
-    data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
-    image_guard.check_body_size(data, max_bytes=MAX_BYTES)
-    default_top_k = top_k_from_custom_attributes(custom_attributes) or DEFAULT_TOP_K
-    kind = media_type(content_type)
-    if kind in IMAGE_CONTENT_TYPES:
-        return PredictionRequest(preprocess_image(data, image_size)[None], (default_top_k,), is_batch=False)
-    if kind != JSON_CONTENT_TYPE:
-        raise UnsupportedMediaTypeError(
-            f"content type {kind or '(none)'!r} is not supported; send image/jpeg, image/png, "
-            "application/x-image or application/json",
-            code="unsupported_content_type",
-        )
-    items, is_batch = _json_items(data)
-    arrays: list[FloatArray] = []
-    top_ks: list[int] = []
-    for item in items:
-        unknown = sorted(set(item) - {*REQUEST_FIELDS, "top_k"})
-        if unknown:
-            raise ValidationError(f"unknown field(s): {', '.join(unknown)}", code="unknown_field")
-        top_ks.append(validate_top_k(item["top_k"]) if "top_k" in item else default_top_k)
-        arrays.append(preprocess_image(_source_bytes(item), image_size))
-    return PredictionRequest(np.stack(arrays), tuple(top_ks), is_batch=is_batch)
+    raw = read_request(body, content_type, custom_attributes=custom_attributes)
+    return preprocess_request(raw, image_size)
 
 
 # ---------------------------------------------------------------------------------------- prediction

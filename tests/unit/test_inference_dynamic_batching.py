@@ -116,3 +116,35 @@ def test_stop_finishes_queued_work() -> None:
 def test_invalid_settings_are_refused(size: int, delay: float) -> None:
     with pytest.raises(ValueError):
         DynamicBatcher(RecordingModel(), max_batch_size=size, max_delay_s=delay)
+
+
+def test_prepare_runs_before_the_forward_pass_and_failures_stay_per_request() -> None:
+    events: list[str] = []
+
+    def prepare(request: str) -> str:
+        events.append(f"prepare-{request}")
+        if request == "corrupt":
+            raise ValueError("corrupt image")
+        return request.upper()
+
+    def run_batch(requests: Sequence[str]) -> list[str]:
+        events.append(f"run-{'+'.join(requests)}")
+        return [f"result-{r}" for r in requests]
+
+    async def scenario() -> list[object]:
+        batcher = DynamicBatcher(
+            run_batch, max_batch_size=8, max_delay_s=0.2, prepare=prepare, prepare_threads=2
+        )
+        batcher.start()
+        results = await asyncio.gather(
+            *(batcher.submit(r) for r in ("a", "corrupt", "b")), return_exceptions=True
+        )
+        await batcher.stop()
+        return list(results)
+
+    results = run(scenario())
+    assert results[0] == "result-A" and results[2] == "result-B"
+    assert isinstance(results[1], ValueError)
+    # Every request was prepared before the single forward pass, which saw only the good ones.
+    assert sorted(events[:3]) == ["prepare-a", "prepare-b", "prepare-corrupt"]
+    assert events[3:] == ["run-A+B"]

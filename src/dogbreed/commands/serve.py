@@ -45,7 +45,7 @@ def register(subparsers: Any) -> None:
         "--preprocess-threads",
         type=int,
         default=DEFAULT_PREPROCESS_THREADS,
-        help=f"decode/resize threads per worker (default {DEFAULT_PREPROCESS_THREADS})",
+        help=f"decode threads per worker, run between forward passes (default {DEFAULT_PREPROCESS_THREADS})",
     )
     serve.add_argument(
         "--onnx-file",

@@ -28,6 +28,7 @@ from dogbreed.serving.settings import ServeSettings
 logger = logging.getLogger("dogbreed.serving")
 
 CUSTOM_ATTRIBUTES_HEADER = "x-amzn-sagemaker-custom-attributes"
+IO_THREADS = 8
 
 
 def error_response(status: int, code: str, message: str) -> JSONResponse:
@@ -38,7 +39,7 @@ def error_response(status: int, code: str, message: str) -> JSONResponse:
 class WorkerState:
     handler: Handler
     batcher: DynamicBatcher
-    preprocess_pool: ThreadPoolExecutor
+    io_pool: ThreadPoolExecutor
 
 
 class BodyTooLarge(Exception):
@@ -78,9 +79,12 @@ def create_app(settings: ServeSettings | None = None) -> Starlette:
             max_batch_size=config.max_batch_size,
             max_delay_s=config.max_batch_delay_ms / 1000,
             images_in=handler.images_in,
+            prepare=handler.prepare,
+            prepare_threads=config.preprocess_threads,
         )
         batcher.start()
-        pool = ThreadPoolExecutor(max_workers=config.preprocess_threads, thread_name_prefix="preprocess")
+        # Reading bodies' sources (URL and S3 fetches) is I/O: it runs beside the model, not between.
+        pool = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="fetch")
         state["worker"] = WorkerState(handler, batcher, pool)
         logger.info(
             "worker %d ready: %s via %s (batch <= %d, delay %.1f ms)",
@@ -129,8 +133,8 @@ def create_app(settings: ServeSettings | None = None) -> Starlette:
                     413, "body_too_large", f"the body is larger than {handler.max_body_bytes} bytes"
                 )
             parsed = await asyncio.get_running_loop().run_in_executor(
-                worker.preprocess_pool,
-                handler.parse,
+                worker.io_pool,
+                handler.read,
                 body,
                 request.headers.get("content-type"),
                 request.headers.get(CUSTOM_ATTRIBUTES_HEADER),

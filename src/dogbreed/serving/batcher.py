@@ -1,9 +1,11 @@
 """Dynamic batching: requests that arrive within a short window run through the network as one batch.
 
-One batcher per worker process. Requests are preprocessed before they are queued (in a thread pool),
-so the queue holds ready tensors; the batcher takes the first waiting request, keeps collecting
-until `max_batch_size` images or `max_delay_s` have passed, and runs the batch on a single model
-thread (the runtime's own intra-op threads parallelize inside it).
+One batcher per worker process. The batcher takes the first waiting request, keeps collecting until
+`max_batch_size` images or `max_delay_s` have passed, then runs the batch in two phases on its
+model thread: `prepare` (image decoding, spread over `prepare_threads`) for every request, then
+one forward pass for all requests that prepared (the runtime's intra-op threads parallelize it).
+The phases never overlap, so decoding threads do not preempt the runtime's synchronized threads
+on a small machine; a request whose preparation fails gets its own error, the others go on.
 """
 
 from __future__ import annotations
@@ -34,12 +36,20 @@ class DynamicBatcher:
         max_batch_size: int = 8,
         max_delay_s: float = 0.005,
         images_in: Callable[[Any], int] = lambda _request: 1,
+        prepare: Callable[[Any], Any] | None = None,
+        prepare_threads: int = 1,
     ) -> None:
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be at least 1")
         if max_delay_s < 0:
             raise ValueError("max_delay_s must not be negative")
         self._run_batch = run_batch
+        self._prepare = prepare
+        self._prepare_pool = (
+            ThreadPoolExecutor(max_workers=max(1, prepare_threads), thread_name_prefix="prepare")
+            if prepare is not None
+            else None
+        )
         self._images_in = images_in
         self.max_batch_size = max_batch_size
         self.max_delay_s = max_delay_s
@@ -70,6 +80,25 @@ class DynamicBatcher:
                 await self._task
             self._task = None
         self._model_thread.shutdown(wait=True)
+        if self._prepare_pool is not None:
+            self._prepare_pool.shutdown(wait=True)
+
+    def _prepare_and_run(self, requests: Sequence[Any]) -> list[tuple[bool, Any]]:
+        """(True, result) or (False, exception) per request; runs on the model thread."""
+        outcomes: list[tuple[bool, Any]]
+        if self._prepare is None or self._prepare_pool is None:
+            outcomes = [(True, request) for request in requests]
+        else:
+            futures = [self._prepare_pool.submit(self._prepare, request) for request in requests]
+            outcomes = []
+            for future in futures:
+                try:
+                    outcomes.append((True, future.result()))
+                except Exception as error:  # this request's own failure (e.g. a corrupt image)
+                    outcomes.append((False, error))
+        ready = [value for ok, value in outcomes if ok]
+        results = iter(self._run_batch(ready) if ready else [])
+        return [(True, next(results)) if ok else (False, value) for ok, value in outcomes]
 
     async def _collect(self) -> list[_Pending]:
         first = await self._queue.get()
@@ -101,8 +130,8 @@ class DynamicBatcher:
     async def _run(self, batch: list[_Pending]) -> None:
         loop = asyncio.get_running_loop()
         try:
-            results = await loop.run_in_executor(
-                self._model_thread, self._run_batch, [p.request for p in batch]
+            outcomes = await loop.run_in_executor(
+                self._model_thread, self._prepare_and_run, [p.request for p in batch]
             )
         except Exception as error:  # every waiter gets the failure; the loop keeps serving
             logger.exception("batch of %d request(s) failed", len(batch))
@@ -112,9 +141,13 @@ class DynamicBatcher:
         else:
             self.batches_run += 1
             self.images_run += sum(p.images for p in batch)
-            for pending, result in zip(batch, results, strict=True):
-                if not pending.future.done():
-                    pending.future.set_result(result)
+            for pending, (ok, value) in zip(batch, outcomes, strict=True):
+                if pending.future.done():
+                    continue
+                if ok:
+                    pending.future.set_result(value)
+                else:
+                    pending.future.set_exception(value)
         finally:
             for _ in batch:
                 self._queue.task_done()

@@ -77,6 +77,23 @@ class Handler:
         if check is not None:
             check(accept)
 
+    @property
+    def staged(self) -> bool:
+        """The handler separates fetching (I/O) from decoding (CPU)."""
+        return all(hasattr(self.module, name) for name in ("read_request", "preprocess_request"))
+
+    def read(self, body: bytes, content_type: str | None, custom_attributes: str | None) -> Any:
+        """The I/O stage: validate and fetch (a staged handler), else the whole parse."""
+        if self.staged:
+            return self.module.read_request(body, content_type, custom_attributes=custom_attributes)
+        return self.parse(body, content_type, custom_attributes)
+
+    def prepare(self, request: Any) -> Any:
+        """The CPU stage: decode and preprocess what `read` returned."""
+        if self.staged:
+            return self.module.preprocess_request(request, self.model.image_size)
+        return request
+
     def parse(self, body: bytes, content_type: str | None, custom_attributes: str | None) -> Any:
         if self.batched:
             return self.module.parse_request(
