@@ -556,9 +556,7 @@ def register(bench_subparsers: Any) -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the figures as JSON to this file")
     parser.add_argument("--requests", type=int, default=None, help="requests per concurrency level")
     parser.add_argument("--workers", type=int, default=1, help="model server worker processes (default 1)")
-    parser.add_argument(
-        "--max-batch-size", type=int, default=16, help="server dynamic batch size (default 16)"
-    )
+    parser.add_argument("--max-batch-size", type=int, default=4, help="server dynamic batch size (default 4)")
     parser.add_argument(
         "--max-batch-delay-ms", type=float, default=5.0, help="server batch window (default 5)"
     )
