@@ -162,8 +162,13 @@ def build_loaders(
     valid = DataLoader(
         splits.valid, batch_size=batch_size, sampler=ShardedEvalSampler(len(splits.valid), env), **common
     )
+    # The test split is read once: no workers kept alive for it.
     test = DataLoader(
-        splits.test, batch_size=batch_size, sampler=ShardedEvalSampler(len(splits.test), env), **common
+        splits.test,
+        batch_size=batch_size,
+        sampler=ShardedEvalSampler(len(splits.test), env),
+        num_workers=workers,
+        pin_memory=pin_memory,
     )
     return Loaders(
         train=train, train_sampler=train_sampler, train_generator=generator, valid=valid, test=test
