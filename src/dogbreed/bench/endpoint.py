@@ -15,6 +15,7 @@ the decision has a margin like a confident trained model's, and the margins are 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -190,14 +191,14 @@ def reference_top1(model_dir: Path, corpus: Sequence[bytes]) -> list[int]:
 
 
 def compute_ceiling(model_dir: Path, seconds: float, int8_file: Path | None = None) -> dict[str, float]:
-    """Model-only throughput on this CPU (no decode, no HTTP), batch 8: ONNX Runtime fp32 (and int8)
+    """Model-only throughput on this CPU (no decode, no HTTP), batch 4: ONNX Runtime fp32 (and int8)
     with all cores, and PyTorch eager fp32."""
     import onnxruntime as ort
     import torch
     from dogbreed_job import artifacts
     from dogbreed_job.model import build_model, load_weights
 
-    batch = np.random.default_rng(SEED).standard_normal((8, 3, IMAGE_SIZE, IMAGE_SIZE)).astype(np.float32)
+    batch = np.random.default_rng(SEED).standard_normal((4, 3, IMAGE_SIZE, IMAGE_SIZE)).astype(np.float32)
 
     def session(path: Path) -> Any:
         options = ort.SessionOptions()
@@ -461,22 +462,23 @@ def run_benchmark(config: BenchConfig, work_dir: Path, log: Callable[[str], None
     reference = reference_top1(model_dir, corpus)
     int8_file = prepare_int8(model_dir, log) if config.int8 else None
     ceiling = compute_ceiling(model_dir, seconds=1.5 if config.quick else 8.0, int8_file=int8_file)
-    log("compute ceiling (batch 8, no decode/HTTP): " + ", ".join(f"{k} {v:.1f}" for k, v in ceiling.items()))
+    log("compute ceiling (batch 4, no decode/HTTP): " + ", ".join(f"{k} {v:.1f}" for k, v in ceiling.items()))
     warmup = 2 if config.quick else 4
 
-    def measure(command: list[str], name: str) -> list[LevelResult]:
-        results = []
-        with running(command) as url:
-            for level in config.levels:
+    commands = {"server": server_command(model_dir, config), "baseline": baseline_command(model_dir)}
+    if int8_file is not None:
+        commands["int8"] = server_command(model_dir, config, onnx_file=int8_file.name)
+    results: dict[str, list[LevelResult]] = {name: [] for name in commands}
+    # All servers stay up (idle ones use no CPU) and each level runs them back to back, so a change in
+    # the machine's background load hits every system alike rather than one whole run.
+    with contextlib.ExitStack() as stack:
+        urls = {name: stack.enter_context(running(command)) for name, command in commands.items()}
+        for level in config.levels:
+            for name, url in urls.items():
                 log(f"{name:<8} c={level:<2d} ...")
-                results.append(drive(url, corpus, level, max(config.requests_per_level, level), warmup))
-        return results
-
-    server_results = measure(server_command(model_dir, config), "server")
-    int8_results = (
-        measure(server_command(model_dir, config, onnx_file=int8_file.name), "int8") if int8_file else []
-    )
-    baseline_results = measure(baseline_command(model_dir), "baseline")
+                results[name].append(drive(url, corpus, level, max(config.requests_per_level, level), warmup))
+    server_results, baseline_results = results["server"], results["baseline"]
+    int8_results = results.get("int8", [])
     machine["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     report: dict[str, Any] = {
         "machine": machine,
