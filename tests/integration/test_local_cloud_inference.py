@@ -8,6 +8,8 @@ Predictions item) or rejected/, and the local HTTP API answers POST/GET /predict
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -221,3 +223,28 @@ def test_the_local_cloud_lets_url_inputs_reach_a_loopback_server(cloud: dict[str
         response = httpx.post(f"{api}/predictions", json={"url": url}, timeout=60)
     assert response.status_code == 201, response.text
     assert response.json()["predictions"][0]["breed"] == "Blue_heeler"
+
+
+@pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI is not installed")
+def test_the_aws_cli_with_the_exports_uploads_to_incoming_and_reads_the_result(
+    cloud: dict[str, Any], tmp_path: Path
+) -> None:
+    env = {**os.environ, **cloud["env"]}
+    image = tmp_path / "dog.jpg"
+    image.write_bytes(_jpeg(1))
+    bucket = env["DOGBREED_INFERENCE_BUCKET"]
+    subprocess.run(
+        ["aws", "s3", "cp", str(image), f"s3://{bucket}/incoming/cli/dog.jpg"], env=env, check=True
+    )
+
+    def result() -> str | None:
+        done = subprocess.run(
+            ["aws", "s3", "cp", f"s3://{bucket}/results/cli/dog.jpg.json", "-"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        return done.stdout if done.returncode == 0 else None
+
+    body = json.loads(wait_for(result, timeout=90, what="the CLI to read the result", interval=1.0))
+    assert body["predictions"][0]["breed"] == "Green_hound"

@@ -121,6 +121,9 @@ def start_cloud(
 
 
 def _pgid_alive(pgid: int) -> bool:
+    # When this process started the cloud (the demo, tests), reap it so it does not linger as a zombie.
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pgid, os.WNOHANG)
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:

@@ -260,8 +260,14 @@ class LocalCloud:
             self.sagemaker.shutdown,
             self.moto.stop,
         ):
+            started = time.monotonic()
             try:
                 step()
+                logger.info(
+                    "shutdown: %s took %.1f s",
+                    getattr(step, "__qualname__", step),
+                    time.monotonic() - started,
+                )
             except Exception:
                 logger.exception("shutdown step %s failed", getattr(step, "__qualname__", step))
         with contextlib.suppress(FileNotFoundError):
@@ -296,7 +302,10 @@ def main(argv: list[str] | None = None) -> int:
         stop.wait()
     finally:
         cloud.shutdown()
-    return 0
+        logging.shutdown()
+        # Every server, job and fleet is stopped; worker threads that libraries leave behind (thread
+        # pools, moto's execution workers) must not keep the stopped cloud alive.
+        os._exit(0)
 
 
 if __name__ == "__main__":
