@@ -384,9 +384,12 @@ def _for_container(error: InputError) -> Exception:
         toolkit_errors = importlib.import_module("sagemaker_inference.errors")
     except ImportError:
         return error
-    converted: Exception = toolkit_errors.GenericInferenceToolkitError(
-        error.status, json.dumps(error.to_dict())
-    )
+    toolkit_error = getattr(toolkit_errors, "GenericInferenceToolkitError", None)
+    if toolkit_error is None:  # an older toolkit: the error goes out as a 500 with its message
+        return error
+    # (status code, message, phrase): the client gets the 4xx status and the JSON error body.
+    body = json.dumps(error.to_dict())
+    converted: Exception = toolkit_error(error.status, body, body)
     return converted
 
 

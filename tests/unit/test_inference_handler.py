@@ -328,3 +328,24 @@ def test_softmax_is_stable_for_large_logits() -> None:
     probabilities = inference.softmax(np.array([[1000.0, 0.0, -1000.0]], dtype=np.float32))
     assert np.isfinite(probabilities).all()
     assert probabilities[0, 0] == pytest.approx(1.0)
+
+
+def test_inside_the_sagemaker_toolkit_client_errors_keep_their_status(
+    model: inference.ImageClassifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+    import types
+
+    class ToolkitError(Exception):
+        def __init__(self, status_code: int, message: str, phrase: str) -> None:
+            super().__init__(status_code, message, phrase)
+            self.status_code, self.message, self.phrase = status_code, message, phrase
+
+    errors_module = types.ModuleType("sagemaker_inference.errors")
+    errors_module.GenericInferenceToolkitError = ToolkitError  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "sagemaker_inference", types.ModuleType("sagemaker_inference"))
+    monkeypatch.setitem(sys.modules, "sagemaker_inference.errors", errors_module)
+    with pytest.raises(ToolkitError) as caught:
+        inference.input_fn(b"junk", "image/jpeg")
+    assert caught.value.status_code == 415
+    assert json.loads(caught.value.message)["error"]["code"] == "not_an_image"
