@@ -40,8 +40,9 @@ from torch.nn.parallel import DistributedDataParallel
 
 logger = logging.getLogger("train")
 
-# Hyperparameters SageMaker's containers and SDK add on their own; ignored with a log line.
-SAGEMAKER_INTERNAL_PREFIX = "sagemaker_"
+# Hyperparameters SageMaker's containers, SDK and tuning jobs add on their own (`sagemaker_program`,
+# `_tuning_objective_metric`, ...); ignored with a log line.
+SAGEMAKER_INTERNAL_PREFIXES: tuple[str, ...] = ("sagemaker_", "_tuning")
 TRUE_WORDS = frozenset({"true", "1", "yes", "y", "on"})
 FALSE_WORDS = frozenset({"false", "0", "no", "n", "off"})
 
@@ -156,7 +157,7 @@ def get_args_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentP
 def parse_args(
     argv: Sequence[str] | None = None, environ: dict[str, str] | None = None
 ) -> argparse.Namespace:
-    """Parse flags; SageMaker-internal hyperparameters (`--sagemaker_*`) are logged and ignored."""
+    """Parse flags; SageMaker-internal hyperparameters (`--sagemaker_*`, `--_tuning*`) are ignored."""
     parser = get_args_parser(environ)
     args, unknown = parser.parse_known_args(argv)
     rejected: list[str] = []
@@ -165,7 +166,7 @@ def parse_args(
         token = unknown[index]
         name = token.lstrip("-").split("=", 1)[0]
         has_value = "=" not in token and index + 1 < len(unknown) and not unknown[index + 1].startswith("--")
-        if token.startswith("--") and name.replace("-", "_").startswith(SAGEMAKER_INTERNAL_PREFIX):
+        if token.startswith("--") and name.replace("-", "_").startswith(SAGEMAKER_INTERNAL_PREFIXES):
             logger.info("ignoring SageMaker hyperparameter %s", name)
             index += 2 if has_value else 1
             continue

@@ -77,10 +77,12 @@ def test_sagemaker_internal_hyperparameters_are_ignored_with_a_log_line(
         "--sagemaker_job_name", "job-1",
         "--sagemaker_torch_distributed_enabled", "true",
         "--sagemaker_distributed_dataparallel_enabled=false",
+        "--_tuning_objective_metric", "val_acc",
     )  # fmt: skip
 
     assert args.epochs == 2
     assert "ignoring SageMaker hyperparameter sagemaker_program" in caplog.text
+    assert "ignoring SageMaker hyperparameter _tuning_objective_metric" in caplog.text
     assert "sagemaker_distributed_dataparallel_enabled" in caplog.text
 
 
