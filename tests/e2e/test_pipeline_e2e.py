@@ -16,8 +16,7 @@ import pytest
 from dogbreed.commands.local import sagemaker_call, stop_cloud
 from dogbreed.local.cloud.demo import run_demo
 from dogbreed.local.cloud.state import CloudState
-
-from ..integration.local_cloud_support import free_port
+from dogbreed.loopback import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 

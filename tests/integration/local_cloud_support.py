@@ -4,7 +4,6 @@ and the process/port leak check."""
 from __future__ import annotations
 
 import io
-import socket
 import tarfile
 import time
 from collections.abc import Callable, Iterator
@@ -16,29 +15,9 @@ import boto3
 
 from dogbreed.commands.local import running_state, start_cloud, stop_cloud
 from dogbreed.local.cloud.state import CloudState
+from dogbreed.loopback import free_port
 
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def port_listening(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        import os
-
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @contextmanager
@@ -80,4 +59,4 @@ def wait_for(check: Callable[[], T | None], *, timeout: float, what: str, interv
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-__all__ = ["local_cloud", "pid_alive", "port_listening", "running_state", "stop_cloud"]
+__all__ = ["local_cloud", "running_state", "stop_cloud"]

@@ -16,7 +16,7 @@ import boto3
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
-from dogbreed.local.sagemaker.processes import pid_alive
+from dogbreed.loopback import pid_alive
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 

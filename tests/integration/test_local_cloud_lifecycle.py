@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from dogbreed.local.cloud.state import CloudState
-
-from .local_cloud_support import free_port, pid_alive, port_listening
+from dogbreed.loopback import free_port, pid_alive, port_listening
 
 pytestmark = pytest.mark.slow
 

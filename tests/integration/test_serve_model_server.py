@@ -7,7 +7,6 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,15 +18,10 @@ import httpx
 import pytest
 from PIL import Image
 
+from dogbreed.loopback import free_port
 from tests.conftest import TINY_CLASSES, solid_color_image
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def jpeg(class_index: int, size: int = 120) -> bytes:

@@ -15,6 +15,7 @@ from dogbreed_job.distributed import DistributedEnv
 from dogbreed_job.model import build_model
 from torch.utils.data import DataLoader
 
+from dogbreed.loopback import free_port
 from tests.integration import training_runs
 
 pytestmark = pytest.mark.slow
@@ -55,7 +56,7 @@ def _launcher_env(style: str, rank: int, port: int) -> dict[str, str]:
 def test_two_process_gloo_ddp_trains_disjoint_shards_to_identical_weights(
     style: str, small_dataset: Path, tmp_path: Path
 ) -> None:
-    port = training_runs.free_port()
+    port = free_port()
     output_dir = tmp_path / "output"
     processes = []
     for rank in range(WORLD_SIZE):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -58,13 +57,6 @@ def run_train(args: Sequence[str], env: Mapping[str, str], *, timeout: float = 5
         train_command(args), env=dict(env), capture_output=True, text=True, timeout=timeout, check=False
     )
     return Run(completed.returncode, completed.stdout, completed.stderr)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def epoch_lines(stdout: str) -> list[str]:

@@ -21,10 +21,11 @@ from dogbreed.local.sagemaker._aws import parse_s3_uri, validate_request
 from dogbreed.local.sagemaker.autoscaling import AutoScaler, TargetTracking, desired_capacity
 from dogbreed.local.sagemaker.endpoints import InvokeError
 from dogbreed.local.sagemaker.joblog import MetricParser, failure_message
-from dogbreed.local.sagemaker.processes import ProcessRegistry, group_members, pid_alive
+from dogbreed.local.sagemaker.processes import ProcessRegistry, group_members
 from dogbreed.local.sagemaker.runtime import error_response
 from dogbreed.local.sagemaker.training import decode_hyperparameter, user_args
 from dogbreed.local.sagemaker.tuning import _suggest
+from dogbreed.loopback import pid_alive
 
 
 def test_hyperparameters_become_container_flags() -> None:

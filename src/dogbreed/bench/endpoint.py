@@ -20,7 +20,6 @@ import io
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from dogbreed.loopback import free_port
 
 CONCURRENCY_LEVELS: tuple[int, ...] = (1, 4, 16)
 QUICK_CONCURRENCY_LEVELS: tuple[int, ...] = (1, 4, 16)
@@ -230,12 +231,6 @@ def compute_ceiling(model_dir: Path, seconds: float, int8_file: Path | None = No
 
 
 # ---------------------------------------------------------------------------------------- servers
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float = 180.0) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from dogbreed.local.cloud import state as cloud_state
+from dogbreed.loopback import pid_alive
 
 UP_TIMEOUT_SECONDS = 180.0
 DOWN_GRACE_SECONDS = 30.0
@@ -67,7 +68,7 @@ def register(subparsers: Any) -> None:
 def running_state(state_dir: Path) -> cloud_state.CloudState | None:
     """The running cloud's state, or None when it is not up (stale files are ignored)."""
     state = cloud_state.CloudState.read(state_dir)
-    if state is None or not cloud_state.process_alive(state.pid):
+    if state is None or not pid_alive(state.pid):
         return None
     try:
         httpx.get(f"{state.control_url}/health", timeout=5).raise_for_status()
@@ -144,7 +145,7 @@ def stop_cloud(state_dir: Path) -> bool:
     pid = int(pid_file.read_text().strip() or 0)
     children_file = state_dir / CHILDREN_FILE
     children = [int(line) for line in children_file.read_text().split()] if children_file.is_file() else []
-    was_running = pid > 0 and cloud_state.process_alive(pid)
+    was_running = pid > 0 and pid_alive(pid)
     if was_running:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)  # start_new_session: the cloud leads its own group

@@ -102,7 +102,7 @@ class LocalCloud:
 
         from dogbreed.local import moto_shim
         from dogbreed.local.sagemaker.backend import LocalSageMaker
-        from dogbreed.local.sagemaker.processes import free_port
+        from dogbreed.loopback import free_port
 
         self.state_dir = state_dir
         self.aws_url = f"http://{cloud_state.HOST}:{aws_port}"

@@ -5,7 +5,6 @@ CLI and `dogbreed predict` at it."""
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,13 +90,3 @@ def shell_exports(env: dict[str, str]) -> str:
     import shlex
 
     return "\n".join(f"export {key}={shlex.quote(value)}" for key, value in env.items())
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -36,7 +36,8 @@ from dogbreed.local.sagemaker._aws import (
     utcnow,
     validate_request,
 )
-from dogbreed.local.sagemaker.processes import ProcessRegistry, free_port
+from dogbreed.local.sagemaker.processes import ProcessRegistry
+from dogbreed.loopback import free_port
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from dogbreed.local.sagemaker.endpoints import EndpointService, InvokeError, Lease
-from dogbreed.local.sagemaker.processes import free_port
+from dogbreed.loopback import free_port
 
 _CONNECT_ATTEMPTS = 2
 _FORWARDED_HEADERS = {

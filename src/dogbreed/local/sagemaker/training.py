@@ -32,7 +32,8 @@ from dogbreed.local.sagemaker._aws import (
     validate_request,
 )
 from dogbreed.local.sagemaker.joblog import JobLog, MetricListener, failure_message
-from dogbreed.local.sagemaker.processes import ProcessRegistry, free_port
+from dogbreed.local.sagemaker.processes import ProcessRegistry
+from dogbreed.loopback import free_port
 
 logger = logging.getLogger(__name__)
 
