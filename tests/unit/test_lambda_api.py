@@ -9,7 +9,6 @@ import http.server
 import ipaddress
 import json
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,24 +22,11 @@ from tests.unit.lambda_support import (
     LambdaWorld,
     handler_module,
     jpeg_bytes,
-    lambda_world,
     load_event,
     png_bytes,
 )
 
 app = handler_module("predict_api")
-
-
-@pytest.fixture(scope="module")
-def module_world() -> Iterator[LambdaWorld]:
-    with lambda_world() as created:
-        yield created
-
-
-@pytest.fixture
-def world(module_world: LambdaWorld) -> LambdaWorld:
-    module_world.reset()
-    return module_world
 
 
 def invoke(event: dict[str, Any]) -> dict[str, Any]:

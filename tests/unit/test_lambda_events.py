@@ -3,7 +3,6 @@ invoke -e` uses). A new event file without an expectation here fails the suite."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ from tests.unit.lambda_support import (
     event_files,
     handler_module,
     jpeg_bytes,
-    lambda_world,
     load_event,
 )
 
@@ -38,18 +36,6 @@ EXPECTED: dict[str, tuple[str, Any]] = {
     "eventbridge_s3_object_created_duplicate.json": ("s3", "predicted"),
     "eventbridge_s3_object_created_bad_image.json": ("s3", "rejected"),
 }
-
-
-@pytest.fixture(scope="module")
-def module_world() -> Iterator[LambdaWorld]:
-    with lambda_world() as created:
-        yield created
-
-
-@pytest.fixture
-def world(module_world: LambdaWorld) -> LambdaWorld:
-    module_world.reset()
-    return module_world
 
 
 def seed(world: LambdaWorld) -> None:

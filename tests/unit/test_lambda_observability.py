@@ -15,24 +15,11 @@ from tests.unit.lambda_support import (
     LambdaWorld,
     handler_module,
     jpeg_bytes,
-    lambda_world,
     load_event,
 )
 
 api = handler_module("predict_api")
 s3 = handler_module("predict_s3")
-
-
-@pytest.fixture(scope="module")
-def module_world() -> Iterator[LambdaWorld]:
-    with lambda_world() as created:
-        yield created
-
-
-@pytest.fixture
-def world(module_world: LambdaWorld) -> LambdaWorld:
-    module_world.reset()
-    return module_world
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ for duplicated or retried events, and transient failures raised for the trigger 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,7 +15,6 @@ from tests.unit.lambda_support import (
     LambdaWorld,
     handler_module,
     jpeg_bytes,
-    lambda_world,
     load_event,
 )
 
@@ -25,18 +23,6 @@ app = handler_module("predict_s3")
 OBJECT_KEY = "incoming/2026/11/22/labrador.jpg"
 RESULT_KEY = "results/2026/11/22/labrador.jpg.json"
 BAD_KEY = "incoming/2026/11/22/not-a-dog.jpg"
-
-
-@pytest.fixture(scope="module")
-def module_world() -> Iterator[LambdaWorld]:
-    with lambda_world() as created:
-        yield created
-
-
-@pytest.fixture
-def world(module_world: LambdaWorld) -> LambdaWorld:
-    module_world.reset()
-    return module_world
 
 
 def invoke(event: dict[str, Any]) -> dict[str, Any]:
