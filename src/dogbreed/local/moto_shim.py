@@ -279,6 +279,11 @@ class _ShimState:
 _STATE = _ShimState()
 
 
+def _sagemaker_failure_event(task: Any, env: Any, error: ClientError) -> FailureEvent:
+    """A SageMaker ClientError as the task failure Step Functions reports (`SageMaker.<Code>`)."""
+    return _task_failure(task, env, sagemaker_error_name(error), _sagemaker_error_cause(error)).failure_event
+
+
 def _task_failure(task: Any, env: Any, error: str, cause: str) -> FailureEventException:
     error_name = (
         StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed)
@@ -324,9 +329,7 @@ class SageMakerTaskService(state_task_service_callback.StateTaskServiceCallback)
 
     def _from_error(self, env: Any, ex: Exception) -> FailureEvent:
         if isinstance(ex, ClientError):
-            return _task_failure(
-                self, env, sagemaker_error_name(ex), _sagemaker_error_cause(ex)
-            ).failure_event
+            return _sagemaker_failure_event(self, env, ex)
         return super()._from_error(env=env, ex=ex)
 
     def _eval_service_task(
@@ -381,9 +384,7 @@ class AwsSdkTaskService(state_task_service_aws_sdk.StateTaskServiceAwsSdk):
 
     def _from_error(self, env: Any, ex: Exception) -> FailureEvent:
         if isinstance(ex, ClientError) and self.resource.api_name == "sagemaker":
-            return _task_failure(
-                self, env, sagemaker_error_name(ex), _sagemaker_error_cause(ex)
-            ).failure_event
+            return _sagemaker_failure_event(self, env, ex)
         return super()._from_error(env=env, ex=ex)
 
     def _eval_service_task(
