@@ -8,17 +8,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from request_guards.errors import ServiceError
 
-class PredictionError(Exception):
-    status: ClassVar[int] = 500
-    default_code: ClassVar[str] = "internal_error"
+
+class PredictionError(ServiceError):
     # Whether an asynchronous trigger should retry the event (predict_s3 re-raises these).
     transient: ClassVar[bool] = False
-
-    def __init__(self, message: str, *, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code or self.default_code
 
 
 class PredictionNotFoundError(PredictionError):

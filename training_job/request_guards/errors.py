@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 
-class InputError(Exception):
-    """A client error: the request cannot be served as sent."""
+class ServiceError(Exception):
+    """An error with an HTTP status, a stable `code` and a client-safe `message`: the base of
+    `InputError` here and of the Lambda layer's endpoint/store errors."""
 
-    status: ClassVar[int] = 400
-    default_code: ClassVar[str] = "invalid_input"
+    status: ClassVar[int] = 500
+    default_code: ClassVar[str] = "internal_error"
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -27,6 +28,13 @@ class InputError(Exception):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(status={self.status}, code={self.code!r}, message={self.message!r})"
+
+
+class InputError(ServiceError):
+    """A client error: the request cannot be served as sent."""
+
+    status = 400
+    default_code = "invalid_input"
 
 
 class BadRequestError(InputError):
