@@ -97,13 +97,14 @@ class ImageSource:
         return data
 
 
-def _public_or_loopback(address: url_guard.IPAddress) -> bool:
-    return address.is_loopback or url_guard.is_public_address(address)
+def _loopback_only(address: url_guard.IPAddress) -> bool:
+    return address.is_loopback
 
 
 def guarded_url_fetcher(*, max_bytes: int, timeout: float, allow_loopback: bool = False) -> UrlFetcher:
     """The production fetcher: HTTPS only, public addresses only (SSRF guard), byte cap, deadlines.
-    `allow_loopback` (the local cloud's explicit setting only) also admits http on 127.0.0.1/::1."""
+    `allow_loopback` (the local cloud's explicit setting only) admits http and https on 127.0.0.1/::1
+    and nothing else: the local cloud has no internet, and plain http must never reach a real host."""
 
     def fetch(url: str) -> bytes:
         return url_guard.fetch_url(
@@ -113,7 +114,7 @@ def guarded_url_fetcher(*, max_bytes: int, timeout: float, allow_loopback: bool 
             read_timeout=timeout,
             total_timeout=timeout * 2,
             allow_http=allow_loopback,
-            address_allowed=_public_or_loopback if allow_loopback else url_guard.is_public_address,
+            address_allowed=_loopback_only if allow_loopback else url_guard.is_public_address,
         )
 
     return fetch

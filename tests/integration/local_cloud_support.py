@@ -21,9 +21,16 @@ T = TypeVar("T")
 
 
 @contextmanager
-def local_cloud(state_dir: Path, overrides: list[str] | None = None) -> Iterator[CloudState]:
+def local_cloud(
+    state_dir: Path, overrides: list[str] | None = None, *, loopback_urls: bool = True
+) -> Iterator[CloudState]:
     state = start_cloud(
-        state_dir, aws_port=free_port(), api_port=free_port(), overrides=overrides or [], quiet=True
+        state_dir,
+        aws_port=free_port(),
+        api_port=free_port(),
+        overrides=overrides or [],
+        quiet=True,
+        loopback_urls=loopback_urls,
     )
     try:
         yield state

@@ -39,6 +39,12 @@ def register(subparsers: Any) -> None:
         "--api-port", type=int, default=cloud_state.DEFAULT_API_PORT, help="HTTP API (default 3000)"
     )
     up.add_argument("--parameter-overrides", nargs="*", default=[], metavar="KEY=VALUE")
+    up.add_argument(
+        "--no-loopback-urls",
+        dest="loopback_urls",
+        action="store_false",
+        help="production URL policy for the functions: no http://127.0.0.1 image URLs (default: allowed)",
+    )
     up.set_defaults(handler=_up)
 
     down = commands.add_parser("down", help="stop everything the local cloud started")
@@ -83,7 +89,13 @@ def port_in_use(port: int) -> bool:
 
 
 def start_cloud(
-    state_dir: Path, *, aws_port: int, api_port: int, overrides: list[str], quiet: bool = False
+    state_dir: Path,
+    *,
+    aws_port: int,
+    api_port: int,
+    overrides: list[str],
+    quiet: bool = False,
+    loopback_urls: bool = True,
 ) -> cloud_state.CloudState:
     state_dir = state_dir.resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -101,6 +113,7 @@ def start_cloud(
         "--aws-port", str(aws_port),
         "--api-port", str(api_port),
         "--parameter-overrides", " ".join(overrides),
+        *([] if loopback_urls else ["--no-loopback-urls"]),
     ]  # fmt: skip
     process = subprocess.Popen(
         command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
@@ -211,7 +224,11 @@ def _up(args: argparse.Namespace) -> int:
     print(f"starting the local cloud (logs: {args.state_dir / cloud_state.LOG_FILE})", end="", flush=True)
     try:
         state = start_cloud(
-            args.state_dir, aws_port=args.port, api_port=args.api_port, overrides=args.parameter_overrides
+            args.state_dir,
+            aws_port=args.port,
+            api_port=args.api_port,
+            overrides=args.parameter_overrides,
+            loopback_urls=args.loopback_urls,
         )
     except RuntimeError as error:
         print(f"\ndogbreed local up: {error}", file=sys.stderr)

@@ -97,7 +97,9 @@ class UvicornThread:
 
 
 class LocalCloud:
-    def __init__(self, *, state_dir: Path, aws_port: int, api_port: int, control_port: int) -> None:
+    def __init__(
+        self, *, state_dir: Path, aws_port: int, api_port: int, control_port: int, loopback_urls: bool = True
+    ) -> None:
         from moto.server import ThreadedMotoServer
 
         from dogbreed.local import moto_shim
@@ -105,6 +107,7 @@ class LocalCloud:
         from dogbreed.loopback import free_port
 
         self.state_dir = state_dir
+        self.loopback_urls = loopback_urls
         self.aws_url = f"http://{cloud_state.HOST}:{aws_port}"
         os.environ.update(
             {
@@ -147,7 +150,7 @@ class LocalCloud:
     def deploy(self, parameters: dict[str, str] | None = None) -> Deployment:
         with self._deploy_lock:
             stack = load_stack(parameters, STACK_NAME)
-            deployment = deploy(self.session, stack)
+            deployment = deploy(self.session, stack, loopback_urls=self.loopback_urls)
             self.router.configure(deployment)
             self.api.configure(api_spec(stack), deployment.functions)
             self.deployment = deployment
@@ -283,6 +286,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-port", type=int, default=cloud_state.DEFAULT_API_PORT)
     parser.add_argument("--control-port", type=int, default=0)
     parser.add_argument("--parameter-overrides", default="", help="Key=Value ... for the local stack")
+    parser.add_argument(
+        "--no-loopback-urls",
+        dest="loopback_urls",
+        action="store_false",
+        help="give the functions the production URL policy (no http://127.0.0.1 image URLs)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     for noisy in ("werkzeug", "botocore", "httpx", "urllib3"):
@@ -293,7 +302,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     cloud = LocalCloud(
-        state_dir=state_dir, aws_port=args.aws_port, api_port=args.api_port, control_port=args.control_port
+        state_dir=state_dir,
+        aws_port=args.aws_port,
+        api_port=args.api_port,
+        control_port=args.control_port,
+        loopback_urls=args.loopback_urls,
     )
     try:
         overrides = dict(item.split("=", 1) for item in args.parameter_overrides.split() if "=" in item)

@@ -53,12 +53,11 @@ LOCAL_PARAMETERS: dict[str, str] = {
 }
 
 # Function environment overrides that only exist in the local cloud (documented in
-# docs/local-cloud.md): no X-Ray daemon runs here, and URL inputs may point at loopback servers
-# (http://127.0.0.1:...) so the JSON {"url": ...} path can be exercised without the internet.
-LOCAL_FUNCTION_ENVIRONMENT: dict[str, str] = {
-    "POWERTOOLS_TRACE_DISABLED": "true",
-    "LOCAL_CLOUD_ALLOW_LOOPBACK_URLS": "true",
-}
+# docs/local-cloud.md): no X-Ray daemon runs here, and, unless the cloud was started with
+# --no-loopback-urls, URL inputs may point at loopback servers (http://127.0.0.1:...) so the JSON
+# {"url": ...} path can be exercised without the internet.
+LOCAL_FUNCTION_ENVIRONMENT: dict[str, str] = {"POWERTOOLS_TRACE_DISABLED": "true"}
+LOOPBACK_URLS_ENVIRONMENT: dict[str, str] = {"LOCAL_CLOUD_ALLOW_LOOPBACK_URLS": "true"}
 
 _CREATED_TYPES = (
     "AWS::S3::Bucket",
@@ -129,8 +128,10 @@ def _exists(session: Any, kind: str, name: str, arn: str) -> bool:
     return True
 
 
-def deploy(session: Any, stack: TemplateStack) -> Deployment:
-    """Create or update the stack's resources in the moto server `session` points at."""
+def deploy(session: Any, stack: TemplateStack, *, loopback_urls: bool = True) -> Deployment:
+    """Create or update the stack's resources in the moto server `session` points at.
+    `loopback_urls=False` gives the functions the production URL policy (public https only)."""
+    local_environment = {**LOCAL_FUNCTION_ENVIRONMENT, **(LOOPBACK_URLS_ENVIRONMENT if loopback_urls else {})}
     deployment = Deployment(stack_name=stack.stack_name, parameters=dict(stack.parameters))
     missing: set[str] = set()
     for logical_id, resource in stack.resources.items():
@@ -166,7 +167,7 @@ def _register_functions(stack: TemplateStack, deployment: Deployment) -> None:
             name=spec["name"],
             code_dir=spec["code_dir"],
             handler=spec["handler"],
-            environment={**spec["environment"], **LOCAL_FUNCTION_ENVIRONMENT},
+            environment={**spec["environment"], **local_environment},
             timeout_seconds=spec["timeout_seconds"],
             arn=spec["arn"],
         )

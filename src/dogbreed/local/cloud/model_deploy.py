@@ -1,0 +1,83 @@
+"""Put a model directory behind the stack's endpoint without running the pipeline.
+
+The load benchmark, the reliability suites and quick manual checks need a serving endpoint in
+seconds; the pipeline takes minutes. This packs the directory as SageMaker would (`model.tar.gz`
+at the archive root), uploads it to the data bucket and creates (or blue/green updates) the
+template's endpoint through the local SageMaker backend.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import boto3
+
+from dogbreed.commands.local import sagemaker_call
+from dogbreed.local.cloud.state import CloudState
+
+# The template's InferenceImageUri default: the local backend runs code/inference.py whatever it says.
+SERVING_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.6-cpu-py312"
+EXECUTION_ROLE = "arn:aws:iam::123456789012:role/dogbreed-local-sagemaker"
+
+
+def endpoint_status(state: CloudState) -> str | None:
+    """The stack endpoint's status, None when it does not exist."""
+    try:
+        described = sagemaker_call(state, "describe_endpoint", EndpointName=state.outputs["EndpointName"])
+    except RuntimeError:
+        return None
+    return str(described["EndpointStatus"])
+
+
+def deploy_model_dir(
+    state: CloudState, model_dir: Path, *, name: str, instance_count: int = 1, timeout: float = 180.0
+) -> str:
+    """Serve `model_dir` on the stack's endpoint (created, or updated blue/green); returns its name."""
+    from dogbreed_job.export import pack_model_archive
+
+    outputs = state.outputs
+    endpoint_name = outputs["EndpointName"]
+    session = boto3.session.Session(region_name="us-east-1")
+    s3 = session.client("s3", endpoint_url=state.aws_url)
+    key = f"models/direct/{name}/model.tar.gz"
+    with tempfile.TemporaryDirectory() as scratch:
+        archive = pack_model_archive(model_dir, Path(scratch) / "model.tar.gz")
+        s3.upload_file(str(archive), outputs["DataBucketName"], key)
+    sagemaker_call(
+        state,
+        "create_model",
+        ModelName=name,
+        PrimaryContainer={"Image": SERVING_IMAGE, "ModelDataUrl": f"s3://{outputs['DataBucketName']}/{key}"},
+        ExecutionRoleArn=EXECUTION_ROLE,
+    )
+    sagemaker_call(
+        state,
+        "create_endpoint_config",
+        EndpointConfigName=name,
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": name,
+                "InitialInstanceCount": instance_count,
+                "InstanceType": "ml.m5.large",
+            }
+        ],
+    )
+    operation = "create_endpoint" if endpoint_status(state) is None else "update_endpoint"
+    sagemaker_call(state, operation, EndpointName=endpoint_name, EndpointConfigName=name)
+    wait_in_service(state, timeout=timeout)
+    return endpoint_name
+
+
+def wait_in_service(state: CloudState, *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = endpoint_status(state)
+        if status == "InService":
+            return
+        if status == "Failed":
+            raise RuntimeError(f"endpoint {state.outputs['EndpointName']} failed to deploy")
+        time.sleep(0.5)
+    raise TimeoutError(f"endpoint {state.outputs['EndpointName']} not InService after {timeout:.0f} s")
