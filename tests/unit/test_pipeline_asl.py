@@ -62,6 +62,18 @@ def test_every_task_catches_into_a_failure_path_and_sdk_tasks_retry() -> None:
             assert all(r["BackoffRate"] > 1 for r in state["Retry"])
 
 
+def test_sagemaker_tasks_also_retry_the_generic_sagemaker_error_a_few_times() -> None:
+    # On AWS, the SageMaker integrations report throttling ("Rate exceeded") as
+    # SageMaker.AmazonSageMakerException, the same name as permanent errors: a short budget.
+    for name, state in STATES.items():
+        retriers = state.get("Retry", [])
+        if not any("SageMaker.ThrottlingException" in r["ErrorEquals"] for r in retriers):
+            continue
+        generic = [r for r in retriers if r["ErrorEquals"] == ["SageMaker.AmazonSageMakerException"]]
+        assert len(generic) == 1, name
+        assert generic[0]["MaxAttempts"] <= 3 and generic[0]["BackoffRate"] > 1
+
+
 def test_the_endpoint_poll_is_bounded() -> None:
     status = STATES["EndpointStatus"]
     assert any(
