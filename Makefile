@@ -17,7 +17,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # sam build for the python3.12 Lambda runtime needs both interpreters visible to pyenv.
 export PYENV_VERSION := 3.11.7:3.12.1
 
-.PHONY: help install sam-install lint validate build test demo bench lock clean openapi
+.PHONY: help install sam-install lint validate build test demo bench lock clean openapi reliability
 
 help:
 	@echo "make demo   run the whole pipeline locally (sets everything up first)"
@@ -63,6 +63,12 @@ test: install sam-install lint validate
 
 demo: install
 	$(VENV)/bin/dogbreed local demo
+
+# The full-size reliability suites (make test runs each of them small): the hostile-input corpus,
+# every fault scenario, the load test (2,000 API requests at concurrency 32 plus 500 dropped images)
+# and a longer fuzzing budget. -s shows the corpus, fault and load tables.
+reliability: install
+	DOGBREED_RELIABILITY=full DOGBREED_FUZZ_SECONDS=300 $(VENV)/bin/pytest -s tests/reliability tests/security/test_fuzz_inputs.py
 
 # Pin every transitive dependency of the current environment (torch's CUDA wheels excluded:
 # they follow from the torch pin).
