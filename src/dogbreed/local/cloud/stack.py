@@ -155,13 +155,15 @@ def deploy(session: Any, stack: TemplateStack, *, loopback_urls: bool = True) ->
         created = stack.deploy(session, only=missing)
         deployment.state_machine_arns.update(created.state_machine_arns)
         deployment.created.extend(sorted(missing))
-    _register_functions(stack, deployment)
+    _register_functions(stack, deployment, local_environment)
     _deploy_rules(session, stack, deployment)
     deployment.outputs = _outputs(stack)
     return deployment
 
 
-def _register_functions(stack: TemplateStack, deployment: Deployment) -> None:
+def _register_functions(
+    stack: TemplateStack, deployment: Deployment, local_environment: dict[str, str]
+) -> None:
     for spec in stack.lambda_functions():
         function = moto_shim.LambdaFunction(
             name=spec["name"],
