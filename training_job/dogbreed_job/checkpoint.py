@@ -51,8 +51,9 @@ def load_checkpoint(checkpoint_dir: Path) -> dict[str, Any] | None:
     path = checkpoint_dir / CHECKPOINT_FILE
     if not path.is_file():
         return None
-    # Our own file: it carries the argparse namespace as a plain dict and the history list.
-    state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=False)
+    # The checkpoint directory is synced from S3, so it is read like any untrusted file: tensors, plain
+    # dicts, lists and numbers only (the args namespace is saved as a plain dict), never arbitrary pickles.
+    state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
     for key in ("model", "optimizer", "lr_scheduler", "epoch"):
         if key not in state:
             raise ValueError(f"{path} is not a training checkpoint (no {key!r})")

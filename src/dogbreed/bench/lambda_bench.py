@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from dogbreed import FUNCTIONS_DIR, TRAINING_JOB_DIR
+from dogbreed.local.cloud.state import DUMMY_CREDENTIALS
 
 TARGET_P50_MS = 5.0
 TARGET_P99_MS = 20.0
@@ -47,8 +48,7 @@ BREEDS = ("Labrador_retriever", "Beagle", "Poodle", "Boxer", "Dalmatian")
 
 FUNCTION_ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_ACCESS_KEY_ID": "bench",
-    "AWS_SECRET_ACCESS_KEY": "bench",
+    **DUMMY_CREDENTIALS,
     "POWERTOOLS_SERVICE_NAME": "dogbreed",
     "POWERTOOLS_METRICS_NAMESPACE": "DogBreed",
     "POWERTOOLS_LOG_LEVEL": "INFO",

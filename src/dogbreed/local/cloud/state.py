@@ -17,7 +17,8 @@ DEFAULT_API_PORT = 3000
 HOST = "127.0.0.1"
 REGION = "us-east-1"
 # moto accepts any credentials; these only keep botocore from looking for real ones.
-DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+DUMMY_SECRET_ACCESS_KEY = "testing"  # noqa: S105  # nosec B105 # a placeholder, not a credential
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": DUMMY_SECRET_ACCESS_KEY}
 STATE_FILE = "cloud.json"
 PID_FILE = "cloud.pid"
 LOG_FILE = "cloud.log"
