@@ -20,7 +20,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from prediction import observability
 from prediction.dependencies import get_service
-from prediction.errors import EndpointUnavailableError, PredictionError
+from prediction.errors import PredictionError
 from prediction.image_source import BINARY_CONTENT_TYPES
 from prediction.models import (
     MAX_TOP_K,
@@ -62,7 +62,7 @@ ERROR_RESPONSES: dict[int, OpenAPIResponse] = {
         (415, "Unsupported content type or image format."),
         (422, "Validation error: top_k out of range, not exactly one source, forbidden URL or bucket."),
         (502, "The model endpoint failed."),
-        (503, "The model endpoint is busy or not deployed; see Retry-After."),
+        (503, "The model endpoint is busy or not deployed, or the store is unavailable; see Retry-After."),
         (504, "The model endpoint timed out."),
     )
 }
@@ -191,7 +191,7 @@ def handle_validation_error(error: RequestValidationError) -> Response[Any]:
 @app.exception_handler(PredictionError)
 def handle_prediction_error(error: PredictionError) -> Response[Any]:
     headers = None
-    if isinstance(error, EndpointUnavailableError):
+    if error.retry_after_s is not None:
         headers = {"Retry-After": str(error.retry_after_s)}
     if error.status >= 500:
         logger.warning(

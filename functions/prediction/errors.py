@@ -14,6 +14,8 @@ from request_guards.errors import ServiceError
 class PredictionError(ServiceError):
     # Whether an asynchronous trigger should retry the event (predict_s3 re-raises these).
     transient: ClassVar[bool] = False
+    # Seconds a client should wait before retrying (the API's Retry-After header); None: no header.
+    retry_after_s: int | None = None
 
 
 class PredictionNotFoundError(PredictionError):
@@ -36,6 +38,18 @@ class EndpointUnavailableError(EndpointError):
     default_code = "endpoint_unavailable"
 
     def __init__(self, message: str, *, code: str | None = None, retry_after_s: int = 5) -> None:
+        super().__init__(message, code=code)
+        self.retry_after_s = retry_after_s
+
+
+class StoreUnavailableError(PredictionError):
+    """503: the result could not be stored (S3 or DynamoDB failed or throttled); nothing was kept."""
+
+    status = 503
+    default_code = "store_unavailable"
+    transient = True
+
+    def __init__(self, message: str, *, code: str | None = None, retry_after_s: int = 2) -> None:
         super().__init__(message, code=code)
         self.retry_after_s = retry_after_s
 

@@ -12,11 +12,12 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from request_guards.errors import PayloadTooLargeError
 
-from prediction.errors import PredictionNotFoundError
+from prediction.errors import PredictionNotFoundError, StoreUnavailableError
 from prediction.models import Prediction, PredictionRecord
+from prediction.observability import logger
 
 INCOMING_PREFIX = "incoming/"
 RESULTS_PREFIX = "results/"
@@ -57,11 +58,18 @@ class ResultStore:
     def save(
         self, record: PredictionRecord, *, result_key: str, input_kind: str, input_ref: str = ""
     ) -> None:
-        """Write the S3 JSON first, then the item: an item always points at an existing object."""
+        """Write the S3 JSON first, then the item: an item always points at an existing object.
+
+        Either write failing raises StoreUnavailableError with nothing left behind: a result object
+        whose item could not be written is removed (best effort), so a retry starts clean.
+        """
         document = record.model_dump(mode="json") | {"input_kind": input_kind}
         if input_ref:
             document["input"] = input_ref
-        self._put_json(result_key, document)
+        try:
+            self._put_json(result_key, document)
+        except (ClientError, BotoCoreError) as error:
+            raise StoreUnavailableError("the result could not be stored; retry shortly") from error
         item: dict[str, Any] = {
             "prediction_id": {"S": record.prediction_id},
             "model_version": {"S": record.model_version},
@@ -75,7 +83,11 @@ class ResultStore:
         if input_ref:
             item["input_ref"] = {"S": input_ref[:2048]}
         # A deterministic id (S3 drops) overwrites its own item on a retry: still exactly one record.
-        self.dynamodb.put_item(TableName=self._table, Item=item)
+        try:
+            self.dynamodb.put_item(TableName=self._table, Item=item)
+        except (ClientError, BotoCoreError) as error:
+            self._discard(result_key)
+            raise StoreUnavailableError("the result could not be stored; retry shortly") from error
 
     def get(self, prediction_id: str) -> PredictionRecord:
         response = self.dynamodb.get_item(
@@ -127,6 +139,14 @@ class ResultStore:
         if len(data) > max_bytes:
             raise PayloadTooLargeError(f"the object is larger than {max_bytes} bytes", code="body_too_large")
         return data
+
+    def _discard(self, key: str) -> None:
+        """Remove a result object whose item was not written. Best effort: a failure is logged, not
+        raised, so the caller still reports the store error."""
+        try:
+            self._s3.delete_object(Bucket=self._bucket, Key=key)
+        except (ClientError, BotoCoreError):
+            logger.warning("orphaned result object not removed", extra={"result_key": key})
 
     def _put_json(self, key: str, document: dict[str, Any]) -> None:
         self._s3.put_object(

@@ -10,7 +10,11 @@ import importlib
 from typing import Any
 
 # One line per benchmark module; keep alphabetical.
-BENCH_MODULES: tuple[str, ...] = ("dogbreed.bench.endpoint", "dogbreed.bench.lambda_bench")
+BENCH_MODULES: tuple[str, ...] = (
+    "dogbreed.bench.endpoint",
+    "dogbreed.bench.lambda_bench",
+    "dogbreed.bench.load",
+)
 
 
 def register(subparsers: Any) -> None:

@@ -65,9 +65,65 @@ def register(subparsers: Any) -> None:
     deploy.add_argument("--parameter-overrides", nargs="*", default=[], metavar="KEY=VALUE")
     deploy.set_defaults(handler=_deploy)
 
+    _register_fault(commands, common)
+
     from dogbreed.local.cloud import demo
 
     demo.register(commands, common)
+
+
+FAULT_KINDS = ("aws", "endpoint", "endpoint-down", "training", "endpoint-update")
+
+
+def _register_fault(commands: Any, common: Any) -> None:
+    fault = commands.add_parser("fault", help="inject faults into the running local cloud (add|list|clear)")
+    actions = fault.add_subparsers(dest="fault_command", required=True, metavar="ACTION")
+    add = actions.add_parser(
+        "add",
+        help="inject a fault",
+        description=(
+            "aws: answer matching AWS API requests with an error; endpoint: InvokeEndpoint errors; "
+            "endpoint-down: ServiceUnavailable until cleared; training: kill matching training jobs "
+            "mid-run; endpoint-update: the next UpdateEndpoint's new fleet fails to start."
+        ),
+    )
+    common(add)
+    add.add_argument("kind", choices=FAULT_KINDS)
+    add.add_argument("--service", default="", help="aws: the SigV4 service name (dynamodb, s3, sqs, ...)")
+    add.add_argument(
+        "--operation", default="", help="aws: PutItem, GetObject, SendMessage, ... (default any)"
+    )
+    add.add_argument(
+        "--resource",
+        default="",
+        help="substring to match: of the request path/query/body (aws), the endpoint name (endpoint, "
+        "endpoint-down, endpoint-update) or the training job name (training); default any",
+    )
+    add.add_argument(
+        "--error",
+        default="",
+        help="error code (aws default InternalServerError; endpoint: ThrottlingException, "
+        "ServiceUnavailable, InternalFailure, ModelError, ModelNotReadyException)",
+    )
+    add.add_argument("--status", type=int, default=0, help="aws: HTTP status (default: the code's own)")
+    add.add_argument("--message", default="", help="error message (default names the fault)")
+    budget = add.add_mutually_exclusive_group()
+    budget.add_argument("--count", type=int, default=1, help="matches to fail (default 1)")
+    budget.add_argument("--until-cleared", action="store_true", help="fail every match until cleared")
+    add.add_argument(
+        "--delay", type=float, default=None, help="training: seconds the job runs before it is killed"
+    )
+    add.set_defaults(handler=_fault_add)
+
+    listing = actions.add_parser("list", help="faults with their hit counts")
+    common(listing)
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(handler=_fault_list)
+
+    clear = actions.add_parser("clear", help="remove faults (all when no id is given)")
+    common(clear)
+    clear.add_argument("ids", nargs="*", metavar="ID")
+    clear.set_defaults(handler=_fault_clear)
 
 
 # --- helpers used by the demo and the tests too ---------------------------------------------
@@ -320,4 +376,93 @@ def _status(args: argparse.Namespace) -> int:
         return 1
     status = cloud_status(state)
     print(json.dumps(status, indent=2, default=str) if args.json else render_status(status))
+    return 0
+
+
+def fault_request(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """The control API's fault body for `dogbreed local fault add` arguments."""
+    kind = args.kind.replace("-", "_")
+    fields: dict[str, Any] = {
+        key: value
+        for key, value in (
+            ("service", args.service),
+            ("operation", args.operation),
+            ("resource", args.resource),
+            ("error", args.error),
+            ("status", args.status),
+            ("message", args.message),
+        )
+        if value
+    }
+    fields["count"] = None if args.until_cleared else args.count
+    if kind == "endpoint_down":  # an endpoint with no healthy instance, until cleared
+        kind, fields["error"], fields["count"] = "endpoint", "ServiceUnavailable", None
+    if args.delay is not None:
+        fields["delay_seconds"] = args.delay
+    return kind, fields
+
+
+def render_fault(fault: dict[str, Any]) -> str:
+    target = " ".join(str(fault[key]) for key in ("service", "operation") if fault[key]) or "*"
+    if fault["resource"]:
+        target += f" ~{fault['resource']!r}"
+    budget = "until cleared" if fault["count"] is None else f"{fault['remaining']}/{fault['count']} left"
+    state = "active" if fault["active"] else "spent"
+    return (
+        f"{fault['id']}  {fault['kind']:<15} {target:<40} {fault['error'] or '-':<38} {budget:<14} "
+        f"hits={fault['hits']} {state}"
+    )
+
+
+def _fault_client(args: argparse.Namespace) -> Any:
+    from dogbreed.local.cloud.fault_client import FaultClient
+
+    state = running_state(args.state_dir)
+    if state is None:
+        print("dogbreed local fault: the local cloud is not up (dogbreed local up)", file=sys.stderr)
+        return None
+    return FaultClient(state)
+
+
+def _fault_add(args: argparse.Namespace) -> int:
+    from dogbreed.local.cloud.fault_client import FaultError
+
+    client = _fault_client(args)
+    if client is None:
+        return 1
+    kind, fields = fault_request(args)
+    try:
+        fault = client.add(kind, **fields)
+    except FaultError as error:
+        print(f"dogbreed local fault add: {error}", file=sys.stderr)
+        return 1
+    print(render_fault(fault))
+    return 0
+
+
+def _fault_list(args: argparse.Namespace) -> int:
+    client = _fault_client(args)
+    if client is None:
+        return 1
+    faults = client.faults()
+    if args.json:
+        print(json.dumps(faults, indent=2))
+    else:
+        print("\n".join(render_fault(fault) for fault in faults) or "no faults")
+    return 0
+
+
+def _fault_clear(args: argparse.Namespace) -> int:
+    from dogbreed.local.cloud.fault_client import FaultError
+
+    client = _fault_client(args)
+    if client is None:
+        return 1
+    try:
+        removed = client.clear(*args.ids)
+    except FaultError as error:
+        print(f"dogbreed local fault clear: {error}", file=sys.stderr)
+        return 1
+    for fault in removed:
+        print(f"cleared {fault['id']} after {fault['hits']} hit(s)")
     return 0

@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as HttpRoute
 
 from dogbreed.local import moto_shim
+from dogbreed.local.cloud.concurrency import LambdaConcurrency
 from dogbreed.local.template_resources import TemplateStack
 
 ACCOUNT_ID = "123456789012"
@@ -177,9 +178,10 @@ def http_response(result: Any) -> Response:
 class LocalApi:
     """Holds the current routes and functions (a redeploy swaps them) and builds the ASGI app."""
 
-    def __init__(self) -> None:
+    def __init__(self, concurrency: LambdaConcurrency | None = None) -> None:
         self.spec: ApiSpec | None = None
         self.functions: dict[str, moto_shim.LambdaFunction] = {}
+        self.concurrency = concurrency or LambdaConcurrency()
 
     def configure(self, spec: ApiSpec, functions: dict[str, moto_shim.LambdaFunction]) -> None:
         self.spec, self.functions = spec, dict(functions)
@@ -206,7 +208,13 @@ class LocalApi:
                 request.client.host if request.client else "127.0.0.1",
             )
             function = self.functions[route.function_logical_id]
-            result, error = await anyio.to_thread.run_sync(moto_shim.invoke_lambda, function, event)
+            if not self.concurrency.try_acquire(function.name):
+                # Lambda throttles the synchronous invoke (429); API Gateway answers that with a 500.
+                return JSONResponse({"message": "Internal server error"}, status_code=500)
+            try:
+                result, error = await anyio.to_thread.run_sync(moto_shim.invoke_lambda, function, event)
+            finally:
+                self.concurrency.release(function.name)
             if error:
                 return JSONResponse({"message": "Internal server error"}, status_code=502)
             return http_response(result)

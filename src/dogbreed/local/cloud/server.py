@@ -134,7 +134,7 @@ class LocalCloud:
         moto_shim.install(OfflineSageMaker(self.sagemaker))
         self.session = boto3.session.Session(region_name=cloud_state.REGION)
         self.router = EventRouter(self.session)
-        self.api = LocalApi()
+        self.api = LocalApi(self.router.concurrency)  # one account: both share the concurrency pools
         self.deployment: Deployment | None = None
         self._deploy_lock = threading.Lock()
         self.router.start()

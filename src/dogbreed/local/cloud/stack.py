@@ -50,6 +50,9 @@ LOCAL_PARAMETERS: dict[str, str] = {
     "EndpointMaxInstances": "2",
     "ScaleOutCooldownSeconds": "30",
     "ScaleInCooldownSeconds": "60",
+    # The S3-drop function's reserved concurrency caps its load on the one local endpoint instance
+    # (8 concurrent requests), so a burst of drops queues instead of throttling the API's callers.
+    "S3ReservedConcurrency": "4",
 }
 
 # Function environment overrides that only exist in the local cloud (documented in
@@ -92,6 +95,8 @@ class Deployment:
     outputs: dict[str, str] = field(default_factory=dict)
     routes: list[Route] = field(default_factory=list)
     functions: dict[str, moto_shim.LambdaFunction] = field(default_factory=dict)  # logical id -> fn
+    # Function name -> ReservedConcurrentExecutions, for the functions whose template sets it.
+    reserved_concurrency: dict[str, int] = field(default_factory=dict)
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
 
@@ -175,6 +180,12 @@ def _register_functions(
         )
         deployment.functions[spec["logical_id"]] = function
         moto_shim.register_lambda(function)
+        properties = stack.resources[spec["logical_id"]]["Properties"]
+        reserved = stack.resolve(
+            {key: value for key, value in properties.items() if key == "ReservedConcurrentExecutions"}
+        ).get("ReservedConcurrentExecutions")
+        if reserved is not None:
+            deployment.reserved_concurrency[spec["name"]] = int(reserved)
 
 
 def _rule_specs(stack: TemplateStack) -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]:

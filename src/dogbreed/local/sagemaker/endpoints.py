@@ -23,7 +23,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -38,6 +38,9 @@ from dogbreed.local.sagemaker._aws import (
 )
 from dogbreed.local.sagemaker.processes import ProcessRegistry
 from dogbreed.loopback import free_port
+
+if TYPE_CHECKING:
+    from dogbreed.local.cloud.faults import FaultRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -239,6 +242,15 @@ class Fleet:
         self._processes.terminate(instance.proc, 3.0)
 
 
+def _crashing_serve_command(message: str) -> ServeCommand:
+    """A model server that exits at once with `message`: the new fleet never passes its ping check."""
+
+    def command(_model_dir: Path, _port: int) -> list[str]:
+        return [sys.executable, "-c", f"import sys; sys.exit({message!r})"]
+
+    return command
+
+
 def _instance_status(instance: Instance) -> dict[str, Any]:
     return {
         "url": instance.url,
@@ -321,6 +333,8 @@ class EndpointService:
         self._health_thread = threading.Thread(target=self._health_loop, name="endpoint-health", daemon=True)
         self._health_thread.start()
         self._http = httpx.Client(timeout=httpx.Timeout(60.0, connect=5.0))
+        # Set by the local cloud: injected InvokeEndpoint errors and failing endpoint updates.
+        self.faults: FaultRegistry | None = None
 
     # ----------------------------------------------------------------- models
 
@@ -555,7 +569,11 @@ class EndpointService:
             return model_dir
 
     def _build_variants(
-        self, endpoint: Endpoint, config: dict[str, Any], deployment: str
+        self,
+        endpoint: Endpoint,
+        config: dict[str, Any],
+        deployment: str,
+        serve_command: ServeCommand | None = None,
     ) -> dict[str, Variant]:
         variants: dict[str, Variant] = {}
         try:
@@ -577,7 +595,7 @@ class EndpointService:
                     model_dir=model_dir,
                     environment=dict(model["PrimaryContainer"].get("Environment", {})),
                     processes=self._processes,
-                    serve_command=self._serve_command,
+                    serve_command=serve_command or self._serve_command,
                     log_dir=self.root / endpoint.name / deployment / spec["VariantName"],
                     startup_timeout=self._startup_timeout,
                 )
@@ -630,8 +648,11 @@ class EndpointService:
         """Blue/green: new fleet up and healthy, atomic switch, drain the old fleet, stop it."""
         with endpoint.busy:
             deployment = f"deployment-{int(time.time() * 1000)}"
+            fault = self.faults.take_named("endpoint_update", endpoint.name) if self.faults else None
             try:
-                variants = self._build_variants(endpoint, config, deployment)
+                variants = self._build_variants(
+                    endpoint, config, deployment, _crashing_serve_command(fault.message) if fault else None
+                )
             except FleetError as error:
                 # SageMaker keeps the old fleet serving and reports the failed update on the endpoint.
                 with self.lock:
@@ -755,6 +776,16 @@ class EndpointService:
             lease.instance.inflight -= 1
         lease.variant.metrics.record(status, latency_us)
 
+    def injected_error(self, endpoint_name: str) -> InvokeError | None:
+        """The error of an active endpoint fault for this endpoint (the local cloud's fault injection)."""
+        fault = self.faults.take_named("endpoint", endpoint_name) if self.faults else None
+        if fault is None:
+            return None
+        fields: dict[str, Any] = {}
+        if fault.error == "ModelError":
+            fields = {"OriginalStatusCode": 500, "OriginalMessage": fault.message}
+        return InvokeError(fault.error, fault.status, fault.message, **fields)
+
     def model_error(self, lease: Lease, status: int, message: str) -> InvokeError:
         kind = "client" if status < 500 else "server"
         log_stream = (
@@ -773,6 +804,9 @@ class EndpointService:
     def invoke_endpoint(self, **request: Any) -> dict[str, Any]:
         """In-process InvokeEndpoint (HTTP callers go through the runtime server)."""
         validate_request("InvokeEndpoint", request, service="sagemaker-runtime")
+        injected = self.injected_error(request["EndpointName"])
+        if injected is not None:
+            raise api_error("InvokeEndpoint", injected.code, injected.message, injected.status)
         try:
             lease = self.acquire(request["EndpointName"], request.get("TargetVariant"))
         except InvokeError as error:

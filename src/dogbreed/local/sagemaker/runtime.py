@@ -67,6 +67,9 @@ def build_app(endpoints: EndpointService, timeout_seconds: float = 60.0) -> Star
             out: request.headers[key] for key, out in _FORWARDED_HEADERS.items() if key in request.headers
         }
         target = request.headers.get("x-amzn-sagemaker-target-variant")
+        injected = endpoints.injected_error(name)
+        if injected is not None:
+            return error_response(injected)
         for attempt in range(_CONNECT_ATTEMPTS):
             try:
                 lease = endpoints.acquire(name, target)

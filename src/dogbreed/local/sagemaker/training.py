@@ -19,7 +19,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dogbreed.local.sagemaker import s3io
 from dogbreed.local.sagemaker._aws import (
@@ -34,6 +34,9 @@ from dogbreed.local.sagemaker._aws import (
 from dogbreed.local.sagemaker.joblog import JobLog, MetricListener, failure_message
 from dogbreed.local.sagemaker.processes import ProcessRegistry
 from dogbreed.loopback import free_port
+
+if TYPE_CHECKING:
+    from dogbreed.local.cloud.faults import FaultRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -248,6 +251,8 @@ class TrainingService:
         self._threads_per_job = threads_per_job
         self._lock = threading.Lock()
         self._jobs: dict[str, TrainingJob] = {}
+        # Set by the local cloud: training faults kill a matching job's processes mid-run.
+        self.faults: FaultRegistry | None = None
 
     # ----------------------------------------------------------------- API (boto3 shapes)
 
@@ -488,7 +493,16 @@ class TrainingService:
 
         seen_checkpoints: dict[str, dict[str, tuple[float, int]]] = {}
         last_sync = time.monotonic()
+        fault = self.faults.take_named("training", job.name) if self.faults else None
+        kill_at = time.monotonic() + fault.delay_seconds if fault else None
+        injected_failure: str | None = None
         while any(proc.poll() is None for proc in procs.values()):
+            if fault is not None and kill_at is not None and time.monotonic() >= kill_at:
+                # An instance lost mid-run: every host's processes die at once, with no clean exit.
+                injected_failure = f"InternalServerError: the training instances were lost ({fault.message})"
+                for proc in procs.values():
+                    self._processes.terminate(proc, 0.0)
+                break
             if max_runtime is not None and time.monotonic() - started > float(max_runtime):
                 self.stop(job, StopReason.MAX_RUNTIME)
             if job.stop_event.is_set():
@@ -545,6 +559,9 @@ class TrainingService:
                 job.finish("Stopped", "MaxRuntimeExceeded")
             else:
                 job.finish("Stopped", "Stopped")
+            return
+        if injected_failure is not None:
+            job.finish("Failed", "Failed", injected_failure)
             return
         bad = {host: code for host, code in codes.items() if code != 0}
         if not bad:

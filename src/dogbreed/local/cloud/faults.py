@@ -1,0 +1,362 @@
+"""Fault injection for the local cloud: make AWS APIs, the endpoint, training jobs or endpoint updates
+fail on purpose, at run time, to prove the product survives it (`dogbreed local fault`, tests).
+
+Four kinds of fault, all held in one `FaultRegistry` in the cloud process:
+
+- `aws`: `AwsFaultMiddleware` wraps moto's WSGI app and answers a matching request with a real AWS
+  error shape (JSON protocol `__type`, REST-XML `<Error>`, query `<ErrorResponse>`). It matches the
+  service (the SigV4 credential scope), the operation (`X-Amz-Target`, `Action`, or the S3 method and
+  path) and a substring of the request (path, query string and, except for S3, the body: a table
+  name, a queue URL, an item's key).
+- `endpoint`: InvokeEndpoint answers `ThrottlingException` (429), `ServiceUnavailable` (503),
+  `InternalFailure` (500) or `ModelError` (424, original status 500); "endpoint down" is a
+  `ServiceUnavailable` fault with no count (until cleared).
+- `training`: a matching training job's processes are killed `delay_seconds` after they start, so the
+  job ends Failed with a FailureReason.
+- `endpoint_update`: the next matching UpdateEndpoint's new fleet fails its ping health check; the
+  endpoint keeps serving its old config (the backend's blue/green rollback).
+
+A fault applies to the next `count` matches (`None`: until cleared). Every add, hit and clear is
+logged, and each fault counts the requests or jobs it hit.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+logger = logging.getLogger(__name__)
+
+KINDS = ("aws", "endpoint", "training", "endpoint_update")
+
+# InvokeEndpoint errors a fault can answer with (sagemaker-runtime codes and statuses).
+ENDPOINT_ERRORS: dict[str, int] = {
+    "ThrottlingException": 429,
+    "ModelNotReadyException": 429,
+    "ServiceUnavailable": 503,
+    "InternalFailure": 500,
+    "ModelError": 424,
+}
+# HTTP statuses AWS uses for the error codes worth injecting; anything else is a 500.
+AWS_ERROR_STATUS: dict[str, int] = {
+    "ProvisionedThroughputExceededException": 400,
+    "ThrottlingException": 400,
+    "Throttling": 400,
+    "RequestLimitExceeded": 400,
+    "ServiceUnavailable": 503,
+    "SlowDown": 503,
+    "AccessDenied": 403,
+    "AccessDeniedException": 400,
+    "InternalServerError": 500,
+    "InternalError": 500,
+    "InternalFailure": 500,
+}
+DEFAULT_TRAINING_DELAY_SECONDS = 1.0
+# Bodies larger than this are never read for matching (S3 bodies are never read at all).
+_MAX_MATCHED_BODY_BYTES = 1 << 20
+_SPEC_FIELDS = frozenset(
+    {"kind", "error", "service", "operation", "resource", "message", "status", "count", "delay_seconds"}
+)
+_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+
+
+@dataclass
+class Fault:
+    """One injected fault. `resource` is a substring: of the request (aws), of the endpoint name
+    (endpoint, endpoint_update) or of the training job name (training); empty matches all."""
+
+    kind: str
+    error: str = ""
+    service: str = ""
+    operation: str = ""
+    resource: str = ""
+    message: str = ""
+    status: int = 0
+    count: int | None = 1
+    delay_seconds: float = DEFAULT_TRAINING_DELAY_SECONDS
+    id: str = field(default_factory=lambda: f"f-{uuid.uuid4().hex[:8]}")
+    remaining: int | None = None
+    hits: int = 0
+    created_at: float = field(default_factory=time.time)
+    last_hit_at: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.remaining is None or self.remaining > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "active": self.active}
+
+
+def build_fault(spec: dict[str, Any]) -> Fault:
+    """A validated fault from its JSON form (the control API's POST body); ValueError says what is wrong."""
+    allowed = {
+        "kind",
+        "error",
+        "service",
+        "operation",
+        "resource",
+        "message",
+        "status",
+        "count",
+        "delay_seconds",
+    }
+    unknown = set(spec) - allowed
+    if unknown:
+        raise ValueError(f"unknown fault fields: {', '.join(sorted(unknown))}")
+    kind = str(spec.get("kind", ""))
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+    count = spec.get("count", 1)
+    if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 1):
+        raise ValueError("count must be a positive integer, or null for until cleared")
+    fault = Fault(
+        kind=kind,
+        error=str(spec.get("error") or ""),
+        service=str(spec.get("service") or "").lower(),
+        operation=str(spec.get("operation") or ""),
+        resource=str(spec.get("resource") or ""),
+        message=str(spec.get("message") or ""),
+        status=int(spec.get("status") or 0),
+        count=count,
+        delay_seconds=float(spec.get("delay_seconds", DEFAULT_TRAINING_DELAY_SECONDS)),
+    )
+    if kind == "aws":
+        if not fault.service:
+            raise ValueError("an aws fault needs a service (the SigV4 name: dynamodb, s3, sqs, ...)")
+        fault.error = fault.error or ("InternalError" if fault.service == "s3" else "InternalServerError")
+        fault.status = fault.status or AWS_ERROR_STATUS.get(fault.error, 500)
+    elif kind == "endpoint":
+        fault.error = fault.error or "ServiceUnavailable"
+        if fault.error not in ENDPOINT_ERRORS:
+            raise ValueError(f"an endpoint fault's error is one of {', '.join(ENDPOINT_ERRORS)}")
+        fault.status = ENDPOINT_ERRORS[fault.error]
+    if fault.delay_seconds < 0:
+        raise ValueError("delay_seconds must not be negative")
+    fault.message = fault.message or f"{fault.error or 'failure'} (injected fault {fault.id})"
+    fault.remaining = fault.count
+    return fault
+
+
+class FaultRegistry:
+    """The cloud's active and spent faults; `take` is the hook every injection point calls."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: dict[str, Fault] = {}
+        self._active_kinds: set[str] = set()
+
+    def add(self, fault: Fault) -> Fault:
+        with self._lock:
+            self._faults[fault.id] = fault
+            self._refresh()
+        logger.warning("fault %s added: %s", fault.id, _describe(fault))
+        return fault
+
+    def faults(self) -> list[Fault]:
+        with self._lock:
+            return list(self._faults.values())
+
+    def clear(self, ids: Iterable[str] | None = None) -> list[Fault]:
+        """Remove the given faults (all when `ids` is None); returns what was removed."""
+        with self._lock:
+            wanted = list(self._faults) if ids is None else [i for i in ids if i in self._faults]
+            removed = [self._faults.pop(i) for i in wanted]
+            self._refresh()
+        for fault in removed:
+            logger.warning("fault %s cleared after %d hit(s)", fault.id, fault.hits)
+        return removed
+
+    def armed(self, kind: str) -> bool:
+        """Cheap check for the hot paths: is any fault of this kind still active?"""
+        return kind in self._active_kinds
+
+    def take(self, kind: str, matches: Callable[[Fault], bool]) -> Fault | None:
+        """The first active fault of `kind` that `matches`, with one hit counted; None if none."""
+        if kind not in self._active_kinds:
+            return None
+        with self._lock:
+            for fault in self._faults.values():
+                if fault.kind != kind or not fault.active or not matches(fault):
+                    continue
+                fault.hits += 1
+                fault.last_hit_at = time.time()
+                if fault.remaining is not None:
+                    fault.remaining -= 1
+                self._refresh()
+                hit = fault.hits
+                break
+            else:
+                return None
+        logger.warning("fault %s hit (%d): %s", fault.id, hit, _describe(fault))
+        return fault
+
+    def take_named(self, kind: str, name: str) -> Fault | None:
+        """For the name-matched kinds (endpoint, training, endpoint_update)."""
+        return self.take(kind, lambda fault: fault.resource in name)
+
+    def _refresh(self) -> None:
+        self._active_kinds = {fault.kind for fault in self._faults.values() if fault.active}
+
+
+def _describe(fault: Fault) -> str:
+    target = " ".join(
+        part
+        for part in (fault.service, fault.operation, f"resource~{fault.resource!r}" if fault.resource else "")
+        if part
+    )
+    budget = "until cleared" if fault.count is None else f"{fault.remaining}/{fault.count} left"
+    return f"{fault.kind} {target or '*'} -> {fault.error or 'failure'} ({budget})"
+
+
+# --------------------------------------------------------------------------- AWS API faults
+
+
+@dataclass
+class AwsRequest:
+    """What a fault matches in one request to moto's server."""
+
+    service: str
+    operation: str
+    protocol: str  # json | rest-xml | query | rest-json
+    resource_text: str
+
+
+def request_service(environ: dict[str, Any]) -> str:
+    """The SigV4 service name from the Authorization header or a presigned URL's X-Amz-Credential."""
+    authorization = environ.get("HTTP_AUTHORIZATION", "")
+    match = _CREDENTIAL_SCOPE.search(authorization)
+    if match:
+        return match.group(1).lower()
+    credential = parse_qs(environ.get("QUERY_STRING", "")).get("X-Amz-Credential", [""])[0]
+    parts = unquote(credential).split("/")
+    return parts[3].lower() if len(parts) == 5 else ""
+
+
+def s3_operation(method: str, path: str, query: dict[str, list[str]], environ: dict[str, Any]) -> str:
+    """The S3 operation name for a path-style request (the local cloud's endpoint is an IP address)."""
+    has_key = len(path.lstrip("/").split("/", 1)) == 2 and not path.endswith("/")
+    if "uploads" in query:
+        return "CreateMultipartUpload" if has_key else "ListMultipartUploads"
+    if "uploadId" in query:
+        return {
+            "PUT": "UploadPart",
+            "POST": "CompleteMultipartUpload",
+            "DELETE": "AbortMultipartUpload",
+        }.get(method, "ListParts")
+    if has_key:
+        if method == "PUT" and environ.get("HTTP_X_AMZ_COPY_SOURCE"):
+            return "CopyObject"
+        return {"PUT": "PutObject", "GET": "GetObject", "HEAD": "HeadObject", "DELETE": "DeleteObject"}.get(
+            method, method
+        )
+    if method == "GET":
+        return "ListObjectsV2" if query.get("list-type") == ["2"] else "ListObjects"
+    return {
+        "POST": "DeleteObjects",
+        "PUT": "CreateBucket",
+        "DELETE": "DeleteBucket",
+        "HEAD": "HeadBucket",
+    }.get(method, method)
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    """Read the body once and put it back for moto; bodies of unknown or large size are not read."""
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return b""
+    if length <= 0 or length > _MAX_MATCHED_BODY_BYTES:
+        return b""
+    body: bytes = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+def describe_request(environ: dict[str, Any]) -> AwsRequest:
+    service = request_service(environ)
+    method = environ.get("REQUEST_METHOD", "GET")
+    path = environ.get("PATH_INFO", "")
+    query_string = environ.get("QUERY_STRING", "")
+    query = parse_qs(query_string, keep_blank_values=True)
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if service == "s3":
+        return AwsRequest(
+            service, s3_operation(method, path, query, environ), "rest-xml", f"{path}?{query_string}"
+        )
+    body = _read_body(environ).decode("utf-8", errors="replace")
+    text = f"{path}?{query_string}\n{body}"
+    if target:
+        return AwsRequest(service, target.rsplit(".", 1)[-1], "json", text)
+    action = query.get("Action") or parse_qs(body).get("Action")
+    if action:
+        return AwsRequest(service, action[0], "query", text)
+    return AwsRequest(service, f"{method} {path}", "rest-json", text)
+
+
+def aws_fault_matches(fault: Fault, request: AwsRequest) -> bool:
+    return (
+        fault.service == request.service
+        and (not fault.operation or fault.operation.lower() == request.operation.lower())
+        and fault.resource in request.resource_text
+    )
+
+
+def error_response(fault: Fault, request: AwsRequest) -> tuple[int, list[tuple[str, str]], bytes]:
+    """The error as the service's protocol spells it, so botocore raises the modeled ClientError."""
+    request_id = str(uuid.uuid4())
+    if request.protocol in ("json", "rest-json"):
+        content_type = "application/x-amz-json-1.0" if request.protocol == "json" else "application/json"
+        body = json.dumps({"__type": fault.error, "message": fault.message}).encode()
+        headers = [("Content-Type", content_type), ("x-amzn-ErrorType", fault.error)]
+        headers.append(("x-amzn-RequestId", request_id))
+        return fault.status, headers, body
+    code, message = _xml_escape(fault.error), _xml_escape(fault.message)
+    if request.protocol == "rest-xml":
+        xml = (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
+            f"<RequestId>{request_id}</RequestId></Error>"
+        )
+    else:
+        party = "Sender" if fault.status < 500 else "Receiver"
+        xml = (
+            f"<ErrorResponse><Error><Type>{party}</Type><Code>{code}</Code><Message>{message}</Message>"
+            f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+        )
+    return fault.status, [("Content-Type", "text/xml"), ("x-amz-request-id", request_id)], xml.encode()
+
+
+def _xml_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class AwsFaultMiddleware:
+    """WSGI middleware around moto's server app: matching requests get the fault's error response."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], faults: FaultRegistry) -> None:
+        self._app = app
+        self._faults = faults
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if not self._faults.armed("aws") or environ.get("PATH_INFO", "").startswith("/moto-api"):
+            return self._app(environ, start_response)
+        request = describe_request(environ)
+        fault = self._faults.take("aws", lambda candidate: aws_fault_matches(candidate, request))
+        if fault is None:
+            return self._app(environ, start_response)
+        status, headers, body = error_response(fault, request)
+        headers.append(("Content-Length", str(len(body))))
+        start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
+        return [body]
+
+
+_REASONS = {400: "Bad Request", 403: "Forbidden", 500: "Internal Server Error", 503: "Service Unavailable"}
