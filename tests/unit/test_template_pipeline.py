@@ -1,5 +1,6 @@
-"""template.yaml's security and pipeline rules: least-privilege IAM, bucket protection, tables,
-the dataset trigger, alarms and parameters."""
+"""template.yaml's pipeline rules: the state machine's and SageMaker role's scopes, buckets' events,
+tables, the dataset trigger, alarms and parameters. The stack-wide security rules (IAM wildcards,
+PassRole, encryption, TLS-only, public access) are in tests/security/test_template_security.py."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from tests.template_loader import load_template
 
 TEMPLATE = load_template()
 RESOURCES: dict[str, dict[str, Any]] = TEMPLATE["Resources"]
-GUARDED_SERVICES = ("sagemaker", "s3", "dynamodb")
 
 
 def _statements() -> Iterator[tuple[str, dict[str, Any]]]:
@@ -34,35 +34,13 @@ def _actions(statement: dict[str, Any]) -> list[str]:
     return [actions] if isinstance(actions, str) else list(actions)
 
 
-def test_no_full_access_managed_policies() -> None:
-    text = json.dumps(TEMPLATE)
-    assert "FullAccess" not in text
-
-
-def test_no_wildcard_actions_on_sagemaker_s3_or_dynamodb() -> None:
-    for logical_id, statement in _statements():
-        if statement.get("Effect") == "Deny":
-            continue  # the TLS-only denies match every action on purpose
-        for action in _actions(statement):
-            assert action != "*", logical_id
-            service, _, name = action.partition(":")
-            if service in GUARDED_SERVICES:
-                assert "*" not in name, f"{logical_id}: {action}"
-
-
-def test_pass_role_is_scoped_and_conditioned_on_sagemaker() -> None:
-    pass_roles = [(lid, s) for lid, s in _statements() if "iam:PassRole" in _actions(s)]
-    assert pass_roles
-    for logical_id, statement in pass_roles:
-        assert statement["Resource"] == {"Fn::GetAtt": ["SageMakerExecutionRole", "Arn"]}, logical_id
-        assert statement["Condition"]["StringEquals"]["iam:PassedToService"] == "sagemaker.amazonaws.com"
-
-
 def test_state_machine_has_the_sync_rule_and_autoscaling_permissions() -> None:
     statements = [s for lid, s in _statements() if lid == "TrainingPipeline"]
     events = next(s for s in statements if "events:PutRule" in _actions(s))
     assert set(_actions(events)) == {"events:PutTargets", "events:PutRule", "events:DescribeRule"}
-    assert "rule/StepFunctionsGetEventsForSageMaker*" in json.dumps(events["Resource"])
+    pass_role = next(s for s in statements if "iam:PassRole" in _actions(s))
+    assert pass_role["Resource"] == {"Fn::GetAtt": ["SageMakerExecutionRole", "Arn"]}
+    assert pass_role["Condition"]["StringEquals"]["iam:PassedToService"] == "sagemaker.amazonaws.com"
     scaling = {a for s in statements for a in _actions(s) if a.startswith("application-autoscaling:")}
     assert {
         "application-autoscaling:RegisterScalableTarget",
@@ -94,27 +72,9 @@ BUCKETS = [lid for lid, r in RESOURCES.items() if r["Type"] == "AWS::S3::Bucket"
 
 
 @pytest.mark.parametrize("bucket", BUCKETS)
-def test_every_bucket_is_encrypted_private_tls_only_and_sends_events(bucket: str) -> None:
+def test_every_bucket_sends_events_to_eventbridge(bucket: str) -> None:
     properties = RESOURCES[bucket]["Properties"]
-    sse = properties["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
-        "ServerSideEncryptionByDefault"
-    ]
-    assert sse["SSEAlgorithm"] in ("AES256", "aws:kms")
-    assert properties["PublicAccessBlockConfiguration"] == {
-        "BlockPublicAcls": True,
-        "BlockPublicPolicy": True,
-        "IgnorePublicAcls": True,
-        "RestrictPublicBuckets": True,
-    }
     assert properties["NotificationConfiguration"]["EventBridgeConfiguration"]["EventBridgeEnabled"] is True
-    policies = [
-        r["Properties"]["PolicyDocument"]
-        for r in RESOURCES.values()
-        if r["Type"] == "AWS::S3::BucketPolicy" and r["Properties"]["Bucket"] == {"Ref": bucket}
-    ]
-    assert policies, f"{bucket} has no bucket policy"
-    deny = [s for p in policies for s in p["Statement"] if s["Effect"] == "Deny"]
-    assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in deny)
 
 
 def test_inference_results_expire() -> None:
@@ -138,7 +98,6 @@ def test_tables_have_their_keys_ttl_and_pitr_in_prod(table: str, key: str, ttl: 
     assert properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] == {
         "Fn::If": ["IsProd", True, False]
     }
-    assert properties["SSESpecification"]["SSEEnabled"] is True
 
 
 def test_dataset_manifest_rule_starts_the_pipeline_with_retries_and_a_dlq() -> None:

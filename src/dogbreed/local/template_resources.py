@@ -33,6 +33,10 @@ SAMCONFIG_PATH = REPO_ROOT / "samconfig.toml"
 _SUB_VARIABLE = re.compile(r"\$\{([^}!]+)\}")
 
 
+# What `!Ref AWS::NoValue` resolves to (e.g. the false branch of an `!If`): the property is removed.
+_NO_VALUE: Any = object()
+
+
 class TemplateError(ValueError):
     """The template uses something this resolver does not understand."""
 
@@ -164,11 +168,14 @@ class TemplateStack:
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
-            return [self.resolve(item) for item in value]
+            items = (self.resolve(item) for item in value)
+            return [item for item in items if item is not _NO_VALUE]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
             ((key, arg),) = value.items()
+            if key == "Ref" and arg == "AWS::NoValue":
+                return _NO_VALUE  # dropped by the enclosing list or mapping, as CloudFormation does
             if key == "Ref":
                 return self.ref(arg)
             if key == "Fn::GetAtt":
@@ -194,7 +201,8 @@ class TemplateStack:
                 return str(arg[0]).join(str(self.resolve(item)) for item in arg[1])
             if key.startswith("Fn::"):
                 raise TemplateError(f"{key} is not resolved locally")
-        return {key: self.resolve(item) for key, item in value.items() if item != {"Ref": "AWS::NoValue"}}
+        resolved = {key: self.resolve(item) for key, item in value.items()}
+        return {key: item for key, item in resolved.items() if item is not _NO_VALUE}
 
     def _sub(self, arg: Any) -> str:
         text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], arg[1])
