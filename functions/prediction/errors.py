@@ -48,6 +48,7 @@ class StoreUnavailableError(PredictionError):
     status = 503
     default_code = "store_unavailable"
     transient = True
+    retry_after_s: int
 
     def __init__(self, message: str, *, code: str | None = None, retry_after_s: int = 2) -> None:
         super().__init__(message, code=code)
