@@ -36,6 +36,7 @@ class EndpointUnavailableError(EndpointError):
 
     status = 503
     default_code = "endpoint_unavailable"
+    retry_after_s: int
 
     def __init__(self, message: str, *, code: str | None = None, retry_after_s: int = 5) -> None:
         super().__init__(message, code=code)
