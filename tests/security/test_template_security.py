@@ -554,3 +554,22 @@ def test_sagemaker_role_manages_network_interfaces_only_with_a_vpc() -> None:
         "ec2:CreateNetworkInterface",
         "ec2:DeleteNetworkInterface",
     }
+
+
+SAGEMAKER_CREATES = (
+    ":sagemaker:createTrainingJob.sync",
+    ":sagemaker:createHyperParameterTuningJob.sync",
+    ":sagemaker:createModel",
+)
+
+
+def test_every_sagemaker_job_and_model_state_has_an_in_vpc_copy() -> None:
+    creating = [n for n, s in ASL_STATES.items() if str(s.get("Resource", "")).endswith(SAGEMAKER_CREATES)]
+    originals = [name for name in creating if not name.endswith("InVpc")]
+    substitutions = RESOURCES["TrainingPipeline"]["Properties"]["DefinitionSubstitutions"]
+
+    assert len(originals) == 3 and len(creating) == 2 * len(originals)
+    for name in originals:
+        assert "VpcConfig.$" not in json.dumps(ASL_STATES[name])
+        assert '"VpcConfig.$": "$.config.vpc_config"' in json.dumps(ASL_STATES[f"{name}InVpc"])
+    assert substitutions["UseVpc"] == {"Fn::If": ["HasVpc", "true", "false"]}

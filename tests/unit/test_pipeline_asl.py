@@ -3,6 +3,8 @@ metric regexes equal to the training job's, and the integrations the issue asks 
 
 from __future__ import annotations
 
+import copy
+import importlib.util
 import json
 import re
 from typing import Any
@@ -11,6 +13,14 @@ from dogbreed_job.metrics import METRIC_DEFINITIONS, OBJECTIVE_METRIC, OBJECTIVE
 
 from dogbreed import STATE_MACHINE_PATH
 from dogbreed.local.template_resources import TemplateStack
+
+# statemachine/ is a folder of scripts beside the ASL, not a package.
+_SPEC = importlib.util.spec_from_file_location(
+    "sync_vpc_variants", STATE_MACHINE_PATH.parent / "sync_vpc_variants.py"
+)
+assert _SPEC is not None and _SPEC.loader is not None
+sync_vpc_variants = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(sync_vpc_variants)
 
 ASL_TEXT = STATE_MACHINE_PATH.read_text(encoding="utf-8")
 ASL: dict[str, Any] = json.loads(ASL_TEXT)
@@ -80,3 +90,23 @@ def test_the_endpoint_poll_is_bounded() -> None:
         c.get("NumericGreaterThanEqualsPath") == "$.config.endpoint_poll_max_iterations"
         for c in status["Choices"]
     )
+
+
+def test_in_vpc_copies_match_their_originals() -> None:
+    # Given the definition as committed
+    definition = copy.deepcopy(ASL)
+
+    # When the in-VPC states are derived again from the originals
+    changes = sync_vpc_variants.sync(definition)
+
+    # Then nothing changes: edit the originals and run statemachine/sync_vpc_variants.py
+    assert changes == 0
+
+
+def test_each_sagemaker_network_choice_picks_the_copy_only_with_a_vpc() -> None:
+    for name in sync_vpc_variants.VPC_STATES:
+        choice = STATES[sync_vpc_variants.choice_name(name)]
+        [rule] = choice["Choices"]
+        assert (rule["Variable"], rule["BooleanEquals"]) == ("$.config.use_vpc", True)
+        assert (rule["Next"], choice["Default"]) == (sync_vpc_variants.variant_name(name), name)
+        assert "VpcConfig.$" not in json.dumps(STATES[name])

@@ -530,3 +530,37 @@ def test_final_training_failure_stops_the_job_and_records_it(make_pipeline: Any,
         "Train",
         "States.TaskFailed",
     )
+
+
+VPC_PARAMETERS = {
+    "VpcSubnetIds": "subnet-0a1b,subnet-2c3d",
+    "VpcSecurityGroupIds": "sg-0e4f",
+    "EnableTrainingNetworkIsolation": "true",
+    "EnableInterContainerTrafficEncryption": "true",
+}
+
+
+@pytest.mark.parametrize("in_vpc", [False, True], ids=["defaults", "vpc-and-isolation"])
+def test_jobs_and_model_get_the_vpc_and_isolation_settings_only_when_given(
+    make_pipeline: Any, tiny_dataset: Path, in_vpc: bool
+) -> None:
+    # Given the VPC and training isolation parameters, or the (dev) defaults
+    backend = FakeSageMaker(test_acc=0.91)
+    pipeline = make_pipeline(backend, **(VPC_PARAMETERS if in_vpc else {}))
+    pipeline.upload(tiny_dataset)
+
+    # When the pipeline runs to a deployment
+    execution = pipeline.run()
+
+    # Then the tuning trials, the final job and the model carry exactly those settings
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    output = json.loads(execution["output"])
+    trials = next(iter(backend.tuning_jobs.values()))["request"]["TrainingJobDefinition"]
+    final_job = backend.training_jobs[output["training_job"]]["request"]
+    model = backend.models[output["model_version"]]
+    vpc = {"Subnets": ["subnet-0a1b", "subnet-2c3d"], "SecurityGroupIds": ["sg-0e4f"]}
+    for request in (trials, final_job, model):
+        assert request.get("VpcConfig") == (vpc if in_vpc else None)
+    for request in (trials, final_job):
+        assert request["EnableNetworkIsolation"] is in_vpc
+        assert request["EnableInterContainerTrafficEncryption"] is in_vpc
