@@ -15,6 +15,7 @@ from pathlib import Path
 import boto3
 
 from dogbreed.commands.local import sagemaker_call
+from dogbreed.local.cloud import state as cloud_state
 from dogbreed.local.cloud.state import CloudState
 
 # The template's InferenceImageUri default: the local backend runs code/inference.py whatever it says.
@@ -39,7 +40,11 @@ def deploy_model_dir(
 
     outputs = state.outputs
     endpoint_name = outputs["EndpointName"]
-    session = boto3.session.Session(region_name="us-east-1")
+    session = boto3.session.Session(
+        region_name=cloud_state.REGION,
+        aws_access_key_id=cloud_state.DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=cloud_state.DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
     s3 = session.client("s3", endpoint_url=state.aws_url)
     key = f"models/direct/{name}/model.tar.gz"
     with tempfile.TemporaryDirectory() as scratch:
