@@ -133,6 +133,12 @@ PASS_ROLE_ALLOWS = [entry for entry in ALLOWS if "iam:PassRole" in actions(entry
 EVENTS_ALLOWS = [entry for entry in ALLOWS if any(a.startswith("events:") for a in actions(entry[1]))]
 RESOURCE_ALLOWS = [entry for entry in resource_policy_statements() if entry[1]["Effect"] == "Allow"]
 SERVICE_ALLOWS = [entry for entry in RESOURCE_ALLOWS if "Service" in entry[1]["Principal"]]
+# Everything but a key policy's administration by the account itself (asserted with the keys).
+NAMED_ACTION_ALLOWS = [
+    entry
+    for entry in RESOURCE_ALLOWS
+    if not (RESOURCES[entry[0]]["Type"] == "AWS::KMS::Key" and "AWS" in entry[1]["Principal"])
+]
 
 
 def policies_on(resource_id: str, policy_type: str) -> list[dict[str, Any]]:
@@ -260,6 +266,15 @@ def test_resource_policies_allow_no_anonymous_principal(entry: tuple[str, dict[s
     principals = [p for value in statement["Principal"].values() for p in as_list(value)]
 
     assert statement["Principal"] != "*" and "*" not in principals
+
+
+@pytest.mark.parametrize("entry", NAMED_ACTION_ALLOWS, ids=label)
+def test_resource_policies_grant_named_actions(entry: tuple[str, dict[str, Any]]) -> None:
+    _, statement = entry
+
+    for action in actions(statement):
+        # kms:GenerateDataKey* is the documented grant for services that encrypt with a key.
+        assert action == "kms:GenerateDataKey*" or "*" not in action, action
 
 
 @pytest.mark.parametrize("entry", SERVICE_ALLOWS, ids=label)
