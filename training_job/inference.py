@@ -193,7 +193,8 @@ def top_k_from_custom_attributes(attributes: str | None) -> int | None:
         key, _, value = pair.partition("=")
         if key.strip().lower() == "top_k":
             text = value.strip()
-            if not text.isdigit():
+            # A few ASCII digits: str.isdigit() also accepts "²" and 4,301 digits, which int() refuses.
+            if not (text.isascii() and text.isdigit()) or len(text) > 3:
                 raise ValidationError(f"top_k must be an integer from 1 to {MAX_TOP_K}", code="invalid_top_k")
             return validate_top_k(int(text))
     return None
@@ -249,7 +250,7 @@ def preprocess_image(data: bytes, image_size: int) -> FloatArray:
 def _json_items(body: bytes) -> tuple[list[Mapping[str, Any]], bool]:
     try:
         document = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except ValueError as error:  # also bad UTF-8, and numbers past int()'s 4,300-digit limit
         raise BadRequestError("the body is not valid JSON", code="invalid_json") from error
     if isinstance(document, dict):
         return [document], False
@@ -277,7 +278,8 @@ def read_request(
     body: bytes | bytearray | str, content_type: str | None, *, custom_attributes: str | None = None
 ) -> RawRequest:
     """Validate a request and fetch its image bytes (URL, S3): the I/O stage. Raises InputError."""
-    data = body.encode("utf-8") if isinstance(body, str) else bytes(body)
+    # Lone surrogates pass as bytes that the JSON or image parser refuses, like any other bad byte.
+    data = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)
     image_guard.check_body_size(data, max_bytes=MAX_BYTES)
     default_top_k = top_k_from_custom_attributes(custom_attributes) or DEFAULT_TOP_K
     kind = media_type(content_type)

@@ -157,7 +157,8 @@ def _raw_body(body: str | None, is_base64: bool) -> bytes:
     if not body:
         return b""
     if not is_base64:
-        return body.encode()
+        # A JSON event can carry lone surrogates: they pass as bytes that the JSON or image parser refuses.
+        return body.encode("utf-8", "surrogatepass")
     try:
         return base64.b64decode(body, validate=True)
     except (binascii.Error, ValueError) as error:

@@ -231,10 +231,20 @@ def test_invalid_top_k_in_json_is_422(model: inference.ImageClassifier, top_k: A
     assert (error.status, error.code) == (422, "invalid_top_k")
 
 
-@pytest.mark.parametrize("attributes", ["top_k=0", "top_k=11", "top_k=abc"])
+# "²" passes str.isdigit() and 4,301 digits pass it too, but int() refuses both (found by fuzzing).
+@pytest.mark.parametrize("attributes", ["top_k=0", "top_k=11", "top_k=abc", "top_k=²", "top_k=" + "9" * 4301])
 def test_invalid_top_k_in_custom_attributes_is_422(model: inference.ImageClassifier, attributes: str) -> None:
     error = rejection(model, image_bytes(0), "image/jpeg", custom_attributes=attributes)
     assert (error.status, error.code) == (422, "invalid_top_k")
+
+
+# Both were 500s before (found by fuzzing): a number past int()'s 4,300-digit limit, and a str body with
+# a lone surrogate (no UTF-8 form).
+@pytest.mark.parametrize("body", ['{"top_k": ' + "9" * 4301 + "}", '{"url": "\ud800"}'])
+def test_json_the_parser_cannot_read_is_400(body: str) -> None:
+    with pytest.raises(InputError) as caught:
+        inference.read_request(body, "application/json")
+    assert (caught.value.status, caught.value.code) == (400, "invalid_json")
 
 
 # ----------------------------------------------------------------------------------------- accept

@@ -238,6 +238,7 @@ def test_url_is_fetched_through_the_ssrf_guard_from_a_real_server(world: LambdaW
     [
         ("{not json", "invalid_json"),
         ("[1, 2]", "invalid_json"),
+        ("\ud800", "invalid_json"),  # a lone surrogate, which has no UTF-8 form (found by fuzzing: a 500)
         (json.dumps({"image": "***not base64***"}), "invalid_base64"),
         (json.dumps({"image": base64.b64encode(b"\xff\xd8\xff\xe0 truncated jpeg").decode()}), None),
     ],
