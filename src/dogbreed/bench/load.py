@@ -506,18 +506,22 @@ def run_load(
     run_prefix = f"load-{run_id}/"
     stores = Stores.for_state(state)
 
-    async def both() -> tuple[list[RequestOutcome], float, list[str], float, float]:
-        drops_started = time.monotonic()
-        dropping = asyncio.create_task(
-            asyncio.to_thread(drop_images, stores.s3, stores.bucket, f"incoming/{run_prefix}", drops)
-        )
+    drops_started = time.monotonic()
+    put_seconds = [math.nan]
+
+    def drop_all() -> list[str]:
+        keys = drop_images(stores.s3, stores.bucket, f"incoming/{run_prefix}", drops)
+        put_seconds[0] = time.monotonic() - drops_started
+        return keys
+
+    async def both() -> tuple[list[RequestOutcome], float, list[str]]:
+        dropping = asyncio.create_task(asyncio.to_thread(drop_all))
         api_started = time.perf_counter()
         outcomes = await send_api_load(state.api_url, requests, concurrency)
         api_seconds = time.perf_counter() - api_started
-        dropped = await dropping
-        return outcomes, api_seconds, dropped, drops_started, time.monotonic() - drops_started
+        return outcomes, api_seconds, await dropping
 
-    outcomes, api_seconds, dropped, drops_started, put_seconds = asyncio.run(both())
+    outcomes, api_seconds, dropped = asyncio.run(both())
     settled = wait_accounted(
         stores, run_prefix, dropped, timeout=max(0.0, settle_seconds - (time.monotonic() - drops_started))
     )
@@ -531,7 +535,7 @@ def run_load(
         concurrency=concurrency,
         drops=drops,
         api_seconds=api_seconds,
-        drop_put_seconds=put_seconds,
+        drop_put_seconds=put_seconds[0],
         drops_settled_seconds=settled_seconds,
         latencies_s=[outcome.latency_s for outcome in outcomes],
         statuses=status_histogram(outcomes),
