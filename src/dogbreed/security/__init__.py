@@ -1,0 +1,1 @@
+"""Security checks run by `make security`: the dependency audit (`dependency_audit`)."""
