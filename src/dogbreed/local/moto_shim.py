@@ -42,7 +42,6 @@ import inspect
 import json
 import os
 import sys
-import threading
 import traceback
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -52,6 +51,8 @@ from pathlib import Path
 from typing import Any, Final, Protocol, cast, runtime_checkable
 
 import moto
+
+from dogbreed.local.fair_lock import FairRLock
 
 MOTO_VERSION: Final = "5.2.5"
 if moto.__version__ != MOTO_VERSION:  # pragma: no cover - exercised only with another moto
@@ -222,7 +223,8 @@ class _LambdaContext:
         return self.timeout_seconds * 1000
 
 
-_ENV_LOCK = threading.RLock()
+# One invocation at a time (os.environ is process-wide), first come, first served.
+_ENV_LOCK = FairRLock()
 
 
 @contextmanager
