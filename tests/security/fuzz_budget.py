@@ -1,11 +1,12 @@
 """A time budget for hypothesis fuzz targets.
 
-Hypothesis stops after `max_examples`, not after a time. A target here runs batches of `BATCH_EXAMPLES`
-examples, each batch from a fresh random seed, until its share of DOGBREED_FUZZ_SECONDS is spent (the
-batch in progress always finishes). A failing batch is shrunk by hypothesis as usual, and the error
-carries the batch seed; DOGBREED_FUZZ_SEED=<seed> replays exactly that one batch.
+Hypothesis stops after `max_examples`, not after a time. A target here runs batches of up to
+`BATCH_EXAMPLES` examples, each batch from a fresh random seed, until its share of
+DOGBREED_FUZZ_SECONDS is spent (the batch in progress finishes; the last one is sized to the time
+left). A failing batch is shrunk by hypothesis as usual, and the error carries the batch seed;
+DOGBREED_FUZZ_SEED=<seed> replays exactly that one batch.
 
-    run = fuzz("parse_s3_uri", s3_uris(), check)   # check(value) -> an outcome label
+    run = fuzz("parse_s3_uri", s3_uris(), check, share=5.0)   # check(value) -> an outcome label
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ SEED_ENV = "DOGBREED_FUZZ_SEED"
 # `make test` spends about a minute on all targets together; `make reliability` raises it.
 DEFAULT_SECONDS = 60.0
 BATCH_EXAMPLES = 100
+MIN_BATCH_EXAMPLES = 10
 PROFILE = "dogbreed-fuzz"
 
 # deadline=None: a slow example is not a failure (the budget bounds the run; pytest-timeout catches a
@@ -61,7 +63,7 @@ class FuzzRun:
     outcomes: Counter[str] = field(default_factory=Counter)
 
     def summary(self) -> str:
-        common = ", ".join(f"{label}={count}" for label, count in self.outcomes.most_common(8))
+        common = ", ".join(f"{label}={count}" for label, count in self.outcomes.most_common())
         return (
             f"fuzz {self.name}: {self.examples} examples in {self.batches} batches, "
             f"{self.seconds:.1f} s; outcomes: {common}"
@@ -77,11 +79,12 @@ def fuzz(name: str, strategy: st.SearchStrategy[T], check: Callable[[T], str], *
     replay = os.environ.get(SEED_ENV, "").strip()
     started = time.monotonic()
     deadline = started + share
+    size = BATCH_EXAMPLES
     while True:
         batch_seed = int(replay) if replay else secrets.randbits(64)
 
         @seed(batch_seed)
-        @settings(settings.get_profile(PROFILE))
+        @settings(settings.get_profile(PROFILE), max_examples=size)
         @given(strategy)
         def batch(value: T) -> None:
             run.outcomes[check(value)] += 1
@@ -95,8 +98,12 @@ def fuzz(name: str, strategy: st.SearchStrategy[T], check: Callable[[T], str], *
             )
             raise
         run.batches += 1
-        if replay or time.monotonic() >= deadline:
+        left = deadline - time.monotonic()
+        if replay or left <= 0:
             break
+        # The last batch is cut to what the time left allows at the rate measured so far.
+        per_example = (time.monotonic() - started) / max(1, run.examples)
+        size = max(MIN_BATCH_EXAMPLES, min(BATCH_EXAMPLES, int(left / per_example)))
     run.seconds = time.monotonic() - started
     print(run.summary())
     return run

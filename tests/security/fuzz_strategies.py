@@ -96,9 +96,29 @@ HOSTS = [
 ]
 
 
+# Hosts that parse: names, and addresses of every kind the policy must judge (public, metadata,
+# loopback, private, mapped IPv6).
+WELL_FORMED_HOSTS = [
+    "images.example.com",
+    "93.184.216.34",
+    "169.254.169.254",
+    "127.0.0.1",
+    "10.1.2.3",
+    "[::1]",
+    "[::ffff:127.0.0.1]",
+    "[2606:2800:220:1::1]",
+    "xn--bcher-kva.example",
+]
+
+
 @st.composite
 def urls(draw: st.DrawFn) -> str:
-    """URL-shaped strings: scheme, credentials, host spellings, ports, paths; or any text."""
+    """URL-shaped strings: half well-formed https URLs (which reach the address policy), half built
+    from hostile parts (scheme, credentials, host spellings, ports, paths), some any text."""
+    if draw(st.booleans()):
+        host = draw(st.sampled_from(WELL_FORMED_HOSTS))
+        port = draw(st.sampled_from(["", ":443", ":8443"]))
+        return f"https://{host}{port}/{draw(st.text('abc/._-~%20', max_size=16))}"
     if draw(st.integers(0, 9)) == 0:
         return draw(any_text)
     scheme = draw(st.sampled_from(["https", "https", "http", "HTTPS", "file", "gopher", "", "javascript"]))
