@@ -12,12 +12,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from dogbreed.local.cloud import state as cloud_state
 from dogbreed.loopback import pid_alive
+
+if TYPE_CHECKING:
+    from dogbreed.local.cloud.fault_client import FaultClient
 
 UP_TIMEOUT_SECONDS = 180.0
 DOWN_GRACE_SECONDS = 30.0
@@ -414,7 +417,7 @@ def render_fault(fault: dict[str, Any]) -> str:
     )
 
 
-def _fault_client(args: argparse.Namespace) -> Any:
+def _fault_client(args: argparse.Namespace) -> FaultClient | None:
     from dogbreed.local.cloud.fault_client import FaultClient
 
     state = running_state(args.state_dir)
