@@ -44,6 +44,7 @@ from request_guards.errors import (
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
     ValidationError,
+    client_text,
 )
 
 logger = logging.getLogger(__name__)
@@ -252,6 +253,8 @@ def _json_items(body: bytes) -> tuple[list[Mapping[str, Any]], bool]:
         document = json.loads(body.decode("utf-8"))
     except ValueError as error:  # also bad UTF-8, and numbers past int()'s 4,300-digit limit
         raise BadRequestError("the body is not valid JSON", code="invalid_json") from error
+    except RecursionError as error:  # a deeply nested document exhausts the parser's stack
+        raise BadRequestError("the JSON body is nested too deeply", code="invalid_json") from error
     if isinstance(document, dict):
         return [document], False
     if isinstance(document, list):
@@ -296,7 +299,9 @@ def read_request(
     for item in items:
         unknown = sorted(set(item) - {*REQUEST_FIELDS, "top_k"})
         if unknown:
-            raise ValidationError(f"unknown field(s): {', '.join(unknown)}", code="unknown_field")
+            shown = ", ".join(client_text(name) for name in unknown[:5])
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+            raise ValidationError(f"unknown field(s): {shown}{more}", code="unknown_field")
         top_ks.append(validate_top_k(item["top_k"]) if "top_k" in item else default_top_k)
     return RawRequest(tuple(_source_bytes(item) for item in items), tuple(top_ks), is_batch=is_batch)
 

@@ -34,7 +34,7 @@ from prediction.models import (
 from prediction.observability import logger, metrics, tracer
 from prediction.settings import get_settings
 from pydantic import ValidationError
-from request_guards.errors import BadRequestError, InputError
+from request_guards.errors import BadRequestError, InputError, client_text
 from request_guards.errors import ValidationError as InputValidationError
 
 API_TITLE = "dogbreed prediction API"
@@ -145,6 +145,8 @@ def parse_request(body: bytes) -> PredictionRequest:
         payload = json.loads(body) if body else None
     except (ValueError, UnicodeDecodeError) as error:
         raise BadRequestError("the body is not valid JSON", code="invalid_json") from error
+    except RecursionError as error:  # a deeply nested document exhausts the parser's stack
+        raise BadRequestError("the JSON body is nested too deeply", code="invalid_json") from error
     if not isinstance(payload, dict):
         raise BadRequestError("the body must be a JSON object", code="invalid_json")
     try:
@@ -169,7 +171,11 @@ def _describe(errors: Any) -> str:
     """Field locations and pydantic's messages, never the rejected input itself."""
     parts = []
     for item in list(errors)[:5]:
-        loc = ".".join(str(part) for part in item.get("loc", ()) if part not in ("body",)) or "body"
+        # A location can be a client's field name of any length and content.
+        loc = (
+            ".".join(client_text(str(part)) for part in item.get("loc", ()) if part not in ("body",))
+            or "body"
+        )
         parts.append(f"{loc}: {item.get('msg', item.get('type', 'invalid'))}")
     return "; ".join(parts)
 

@@ -12,11 +12,23 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools.logging.types import LogRecord
 from aws_lambda_powertools.metrics import MetricUnit
 
 from prediction.models import Source
 
-logger = Logger()
+
+class AccountFreeFormatter(LambdaPowertoolsFormatter):
+    """Powertools' JSON log lines without `function_arn`: it names the account, and no log line about
+    a refused request may (the function name stays)."""
+
+    def serialize(self, log: LogRecord) -> str:
+        log.pop("function_arn", None)
+        return super().serialize(log)
+
+
+logger = Logger(logger_formatter=AccountFreeFormatter())
 tracer = Tracer()
 metrics = Metrics()
 

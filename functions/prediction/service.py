@@ -7,12 +7,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from botocore.exceptions import ClientError
-from request_guards.errors import InputError
+from request_guards.errors import BadRequestError, InputError
 
 from prediction import observability
 from prediction.endpoint_client import EndpointClient
 from prediction.image_source import CheckedImage, ImageSource
 from prediction.models import InputKind, PredictionRecord, PredictionRequest, S3ObjectRef, S3Outcome, Source
+from prediction.object_keys import is_safe_relative_path, unsafe_rejection_key
 from prediction.observability import logger, tracer
 from prediction.result_store import (
     ResultStore,
@@ -91,6 +92,14 @@ class PredictionService:
         if relative is None:
             logger.warning("object outside incoming/ ignored", extra={"key": ref.key})
             return S3Outcome(status="ignored", reason="outside_incoming_prefix")
+        if not is_safe_relative_path(relative):
+            return self._reject(
+                ref,
+                unsafe_rejection_key(ref.key),
+                code="unsafe_key",
+                message="the object key has dot or empty segments, control characters, or is too long",
+                reason=BadRequestError.default_code,
+            )
         with observability.stopwatch() as elapsed:
             try:
                 data = self._read_object(ref)
@@ -106,7 +115,11 @@ class PredictionService:
                 )
             except InputError as error:
                 return self._reject(
-                    ref, relative, code=error.code, message=error.message, reason=error.default_code
+                    ref,
+                    rejected_key_for(relative),
+                    code=error.code,
+                    message=error.message,
+                    reason=error.default_code,
                 )
         observability.record_prediction(latency_ms=elapsed[0])
         return S3Outcome(
@@ -124,8 +137,7 @@ class PredictionService:
                 raise _ObjectGoneError("the object no longer exists", code="object_not_found") from error
             raise
 
-    def _reject(self, ref: S3ObjectRef, relative: str, *, code: str, message: str, reason: str) -> S3Outcome:
-        key = rejected_key_for(relative)
+    def _reject(self, ref: S3ObjectRef, key: str, *, code: str, message: str, reason: str) -> S3Outcome:
         self.store.save_rejection(
             rejected_key=key, source_key=ref.key, code=code, message=message, at=self._clock()
         )

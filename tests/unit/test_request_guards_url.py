@@ -53,6 +53,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             "/big-declared": self._big_declared,
             "/big-streamed": self._big_streamed,
             "/slow": self._slow,
+            "/drip-headers": self._drip_headers,
             "/missing": lambda: self.send_error(404),
         }
         routes.get(self.path, lambda: self.send_error(404))()
@@ -77,6 +78,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         try:
             for _ in range(64):
                 self.wfile.write(b"y" * 65536)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def _drip_headers(self) -> None:
+        # One header byte every 50 ms: each read succeeds long before the read timeout.
+        try:
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Drip: ")
+            for _ in range(400):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0.05)
         except (BrokenPipeError, ConnectionResetError):
             pass
 
@@ -177,6 +189,12 @@ def test_read_timeout(server: str) -> None:
 def test_total_deadline(server: str) -> None:
     with pytest.raises(FetchError) as caught:
         fetch_local(f"{server}/slow", read_timeout=5.0, total_timeout=0.4)
+    assert caught.value.code == "url_timeout"
+
+
+def test_headers_dripped_a_byte_at_a_time_end_at_the_total_deadline(server: str) -> None:
+    with pytest.raises(FetchError) as caught:
+        fetch_local(f"{server}/drip-headers", read_timeout=5.0, total_timeout=0.5)
     assert caught.value.code == "url_timeout"
 
 

@@ -107,9 +107,16 @@ _REFUSED_SIGNATURES: tuple[tuple[bytes, str], ...] = (
 )
 
 
-def _unidentified(data: bytes, formats: tuple[str, ...]) -> UnsupportedMediaTypeError:
-    """No allowed decoder recognised the data: name a known-but-refused format, or say it is not an image."""
+# Signatures of the accepted formats: data that starts like one but no decoder took is a broken image.
+_ACCEPTED_SIGNATURES: tuple[bytes, ...] = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM")
+
+
+def _unidentified(data: bytes, formats: tuple[str, ...]) -> BadRequestError | UnsupportedMediaTypeError:
+    """No allowed decoder recognised the data: a broken image of an accepted format (400), a
+    known-but-refused format, or not an image at all (415)."""
     accepted = ", ".join(formats)
+    if data.startswith(_ACCEPTED_SIGNATURES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
+        return BadRequestError("the image header is corrupt", code="corrupt_image")
     is_heif = data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypavif")
     found = (
         "HEIF/AVIF"

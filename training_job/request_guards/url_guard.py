@@ -20,11 +20,13 @@ are never weakened.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import re
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -223,12 +225,16 @@ def _request_once(
         )
     else:
         connection = _PinnedHTTPConnection(target.host, target.port, address=address, connect_timeout=timeout)
+    watchdog: threading.Timer | None = None
     try:
         connection.connect()
         assert connection.sock is not None
-        # Each blocking read waits at most this long; the total deadline is checked between reads, so a
-        # slow-drip server overruns it by at most one read timeout.
+        # Each blocking read waits at most `read_timeout`; the watchdog cuts the socket at the total
+        # deadline, so a server that drips its headers or body a byte at a time cannot hold us longer.
         connection.sock.settimeout(min(read_timeout, _remaining(deadline)))
+        watchdog = threading.Timer(_remaining(deadline), _cut, args=(connection.sock,))
+        watchdog.daemon = True
+        watchdog.start()
         connection.request(
             "GET",
             target.path,
@@ -247,7 +253,8 @@ def _request_once(
         received = 0
         while True:
             _remaining(deadline)
-            chunk = response.read(_CHUNK)
+            # read1: at most one socket read (`read(n)` keeps reading until it has n bytes).
+            chunk = response.read1(_CHUNK)
             if not chunk:
                 break
             received += len(chunk)
@@ -256,17 +263,38 @@ def _request_once(
                     f"the image at the URL is larger than {max_bytes} bytes", code="body_too_large"
                 )
             chunks.append(chunk)
+        _remaining(deadline)  # a body cut short by the watchdog reads as a clean end
         return 200, None, b"".join(chunks)
     except TimeoutError as error:
         raise FetchError("the URL did not answer in time", code="url_timeout") from error
     except ssl.SSLError as error:
-        raise FetchError("the TLS handshake with the URL's host failed", code="url_tls_error") from error
+        raise _past_deadline(deadline) or FetchError(
+            "the TLS handshake with the URL's host failed", code="url_tls_error"
+        ) from error
     except http.client.HTTPException as error:
-        raise FetchError("the URL's server sent an invalid HTTP response", code="url_bad_response") from error
+        raise _past_deadline(deadline) or FetchError(
+            "the URL's server sent an invalid HTTP response", code="url_bad_response"
+        ) from error
     except OSError as error:
-        raise FetchError("the URL's host could not be reached", code="url_unreachable") from error
+        raise _past_deadline(deadline) or FetchError(
+            "the URL's host could not be reached", code="url_unreachable"
+        ) from error
     finally:
+        if watchdog is not None:
+            watchdog.cancel()
         connection.close()
+
+
+def _cut(sock: socket.socket) -> None:
+    """The watchdog: end every pending and future read on `sock` (the deadline has passed)."""
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def _past_deadline(deadline: float) -> FetchError | None:
+    if time.monotonic() >= deadline:
+        return FetchError("fetching the URL took too long", code="url_timeout")
+    return None
 
 
 def fetch_url(

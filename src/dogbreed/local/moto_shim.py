@@ -24,6 +24,10 @@ What it patches (one dispatch point, `state_task_factory.state_task_service_for`
   which breaks intrinsic functions and DynamoDB string attributes built from it).
 - `arn:aws:states:::lambda:invoke` for functions registered with `register_lambda` -> the real
   handler called in this process (moto runs Lambda only in Docker). Other functions go to moto.
+- The Lambda `Invoke` API (`boto3.client("lambda").invoke`) of a registered function -> the same
+  in-process handler, with Lambda's synchronous request limit (6,291,456 bytes: 413
+  RequestEntityTooLargeException) and its answer to a body that is not JSON (400
+  InvalidRequestContentException).
 
 The backend interface (`SageMakerBackend`) mirrors boto3: every method takes boto3's keyword
 arguments and returns boto3's response dict; errors are `botocore.exceptions.ClientError` with
@@ -49,6 +53,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol, cast, runtime_checkable
+from urllib.parse import unquote
 
 import moto
 
@@ -62,6 +67,8 @@ if moto.__version__ != MOTO_VERSION:  # pragma: no cover - exercised only with a
     )
 
 from botocore.exceptions import ClientError  # noqa: E402
+from moto.awslambda.responses import LambdaResponse  # noqa: E402
+from moto.core.exceptions import JsonRESTError  # noqa: E402
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails  # noqa: E402
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (  # noqa: E402
     CustomErrorName,
@@ -257,6 +264,60 @@ def invoke_lambda(function: LambdaFunction, payload: Any) -> tuple[Any, str | No
             }
             return error, "Unhandled"
     return json.loads(json.dumps(result, default=_json_default)), None
+
+
+# Lambda's synchronous invocation request payload limit (6 MB in the quotas table, 6,291,456 bytes).
+LAMBDA_SYNC_REQUEST_LIMIT: Final = 6 * 1024 * 1024
+
+
+class RequestEntityTooLargeError(JsonRESTError):
+    code = 413
+
+    def __init__(self) -> None:
+        super().__init__(
+            "RequestEntityTooLargeException",
+            f"Request must be smaller than {LAMBDA_SYNC_REQUEST_LIMIT} bytes "
+            "for the InvokeFunction operation",
+        )
+
+
+class InvalidRequestContentError(JsonRESTError):
+    code = 400
+
+    def __init__(self) -> None:
+        super().__init__("InvalidRequestContentException", "Could not parse request body into json")
+
+
+_ORIGINAL_LAMBDA_INVOKE: Final = LambdaResponse.invoke
+
+
+def _lambda_invoke(self: Any) -> tuple[int, dict[str, str], bytes]:
+    """moto's `Invoke` response: a registered function runs in this process, as Lambda would.
+
+    Handled here, before moto reads the body as JSON for its own parameters (a document nested too deeply
+    for Python's parser would make that a 500)."""
+    function = _STATE.find_lambda(unquote(self.path.rsplit("/", 2)[-2]))
+    if function is None:
+        result_from_moto: tuple[int, dict[str, str], bytes] = _ORIGINAL_LAMBDA_INVOKE(self)
+        return result_from_moto
+    body = self.body
+    raw = body.encode("utf-8") if isinstance(body, str) else bytes(body or b"")
+    if len(raw) > LAMBDA_SYNC_REQUEST_LIMIT:
+        raise RequestEntityTooLargeError()
+    try:
+        event = json.loads(raw) if raw else {}
+    except ValueError:
+        raise InvalidRequestContentError() from None
+    except RecursionError:
+        # Valid JSON the Python runtime cannot load: Lambda accepts it, the runtime reports this error.
+        result: Any = {"errorMessage": "Unable to unmarshal input", "errorType": "Runtime.UnmarshalError"}
+        function_error: str | None = "Unhandled"
+    else:
+        result, function_error = invoke_lambda(function, event)
+    headers = {"content-type": "application/json"}
+    if function_error:
+        headers["x-amz-function-error"] = function_error
+    return 200, headers, json.dumps(result, separators=(",", ":")).encode("utf-8")
 
 
 # --------------------------------------------------------------------------------------------
@@ -514,6 +575,10 @@ def check_moto_internals() -> list[str]:
         problems.append("ExecutionWorker._get_evaluation_environment(self) changed")
     if not hasattr(StatesErrorNameType, "StatesTaskFailed"):
         problems.append("StatesErrorNameType.StatesTaskFailed is gone")
+    if LambdaResponse.invoke not in (_ORIGINAL_LAMBDA_INVOKE, _lambda_invoke) or _parameters(
+        _ORIGINAL_LAMBDA_INVOKE
+    ) != ["self"]:
+        problems.append("LambdaResponse.invoke(self) changed")
     return problems
 
 
@@ -531,11 +596,13 @@ def install(backend: SageMakerBackend | None, *, lambdas: Iterable[LambdaFunctio
         register_lambda(function)
     state_task_factory.state_task_service_for = _state_task_service_for
     execution_worker.ExecutionWorker._get_evaluation_environment = _evaluation_environment  # type: ignore[method-assign]
+    LambdaResponse.invoke = _lambda_invoke  # type: ignore[method-assign]
 
 
 def uninstall() -> None:
     state_task_factory.state_task_service_for = _ORIGINAL_FACTORY
     execution_worker.ExecutionWorker._get_evaluation_environment = _ORIGINAL_ENVIRONMENT  # type: ignore[method-assign]
+    LambdaResponse.invoke = _ORIGINAL_LAMBDA_INVOKE  # type: ignore[method-assign]
     _STATE.backend = None
     _STATE.lambdas.clear()
 

@@ -5,11 +5,19 @@ request context; bodies of the API's BinaryMediaTypes base64-encoded with isBase
 function's real handler runs in this process with its template environment. The proxy response is
 turned back into HTTP (base64 bodies decoded). Unknown routes answer 403 "Missing Authentication
 Token", a function error 502 "Internal server error", as API Gateway does.
+
+Payload limits, as API Gateway and Lambda answer them (their default responses; AWS does not let a
+template customise the 413 REQUEST_TOO_LARGE gateway response):
+- a body over 10 MiB: 413, text/plain `HTTP content length exceeded 10485760 bytes.`; the body is read
+  as a stream and never past the limit;
+- a proxy event over Lambda's 6 MiB synchronous request limit (a binary body is base64-encoded in
+  the event, so about 4.5 MiB of image): 413 `{"message": "Request Too Long"}`.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import re
 import time
 import uuid
@@ -19,7 +27,7 @@ from typing import Any
 import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route as HttpRoute
 
 from dogbreed.local import moto_shim
@@ -27,6 +35,43 @@ from dogbreed.local.cloud.concurrency import LambdaConcurrency
 from dogbreed.local.template_resources import TemplateStack
 
 ACCOUNT_ID = "123456789012"
+API_GATEWAY_PAYLOAD_LIMIT = 10 * 1024 * 1024  # REST API request payload quota (10,485,760 bytes)
+
+
+class BodyTooLargeError(Exception):
+    pass
+
+
+async def read_limited_body(request: Request, limit: int = API_GATEWAY_PAYLOAD_LIMIT) -> bytes:
+    """The body, read as a stream; raises BodyTooLargeError as soon as it passes `limit`."""
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > limit:
+        raise BodyTooLargeError
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLargeError
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def payload_too_large_response() -> Response:
+    return PlainTextResponse(
+        f"HTTP content length exceeded {API_GATEWAY_PAYLOAD_LIMIT} bytes.", status_code=413
+    )
+
+
+def event_too_large_response() -> Response:
+    return JSONResponse(
+        {"message": "Request Too Long"}, status_code=413, headers={"x-amzn-ErrorType": "BadRequestException"}
+    )
+
+
+def event_size(event: dict[str, Any]) -> int:
+    """The proxy event's size as Lambda counts it: the JSON request payload."""
+    return len(json.dumps(event, separators=(",", ":")).encode("utf-8"))
 
 
 @dataclass(frozen=True)
@@ -195,7 +240,10 @@ class LocalApi:
             parameters = route.match(path, request.method)
             if parameters is None:
                 continue
-            body = await request.body()
+            try:
+                body = await read_limited_body(request)
+            except BodyTooLargeError:
+                return payload_too_large_response()
             event = proxy_event(
                 request.method,
                 path,
@@ -207,6 +255,8 @@ class LocalApi:
                 spec,
                 request.client.host if request.client else "127.0.0.1",
             )
+            if event_size(event) > moto_shim.LAMBDA_SYNC_REQUEST_LIMIT:
+                return event_too_large_response()
             function = self.functions[route.function_logical_id]
             if not self.concurrency.try_acquire(function.name):
                 # Lambda throttles the synchronous invoke (429); API Gateway answers that with a 500.
