@@ -72,6 +72,7 @@ def client_safe(error: InputError) -> str:
     assert 400 <= error.status < 500, repr(error)
     assert ERROR_CODE.fullmatch(error.code), repr(error)
     assert isinstance(error.message, str) and error.message.strip(), repr(error)
+    error.message.encode("utf-8")  # every HTTP surface sends it as UTF-8 (lone surrogates cannot be)
     leaked = [marker for marker in LEAK_MARKERS if marker in error.message]
     assert not leaked, f"{error!r} shows {leaked}"
     json.dumps(error.to_dict())

@@ -247,6 +247,22 @@ def test_json_the_parser_cannot_read_is_400(body: str) -> None:
     assert (caught.value.status, caught.value.code) == (400, "invalid_json")
 
 
+def test_unknown_field_names_are_escaped_in_the_message() -> None:
+    # A lone surrogate as a field name made the message unsendable as UTF-8 (found by fuzzing).
+    with pytest.raises(InputError) as caught:
+        inference.read_request(b'{"image": "AAAA", "\\ud800": 1}', "application/json")
+    assert (caught.value.status, caught.value.code) == (422, "unknown_field")
+    assert caught.value.message.encode("utf-8") == b"unknown field(s): \\ud800"
+
+
+def test_unknown_field_names_are_capped_in_the_message() -> None:
+    # A body of 100,000 unknown fields must not come back as a 1 MB message.
+    body = json.dumps({"image": "AAAA", **{f"extra{i}": i for i in range(10)}})
+    with pytest.raises(InputError) as caught:
+        inference.read_request(body, "application/json")
+    assert caught.value.message == "unknown field(s): extra0, extra1, extra2, extra3, extra4 and 5 more"
+
+
 # ----------------------------------------------------------------------------------------- accept
 
 

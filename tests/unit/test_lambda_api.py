@@ -12,6 +12,7 @@ import threading
 from typing import Any
 
 import pytest
+from request_guards.errors import InputError
 
 from tests.unit.lambda_support import (
     ACCOUNT_ID,
@@ -246,6 +247,14 @@ def test_url_is_fetched_through_the_ssrf_guard_from_a_real_server(world: LambdaW
 def test_bad_input_is_400(world: LambdaWorld, body: str, code: str | None) -> None:
     assert_error(invoke(post_event(body)), 400, code)
     assert world.prediction_items() == []
+
+
+def test_long_unknown_field_names_are_cut_in_the_message(world: LambdaWorld) -> None:
+    body = json.dumps({"url": LABRADOR_URL, "x" * 10_000: 1}).encode()
+    with pytest.raises(InputError) as caught:
+        app.parse_request(body)
+    assert caught.value.status == 422
+    assert caught.value.message.startswith("x" * 64 + ": ")
 
 
 def test_empty_binary_body_is_400(world: LambdaWorld) -> None:

@@ -10,6 +10,12 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 
+def client_text(text: str, limit: int = 64) -> str:
+    """Client-supplied text (a field name) fit for a message: at most `limit` characters, and lone
+    surrogates escaped, since every response goes out as UTF-8, which cannot carry them."""
+    return text[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 class ServiceError(Exception):
     """An error with an HTTP status, a stable `code` and a client-safe `message`: the base of
     `InputError` here and of the Lambda layer's endpoint/store errors."""
