@@ -38,6 +38,7 @@ from starlette.routing import Route
 from dogbreed.local.cloud import state as cloud_state
 from dogbreed.local.cloud.api import LocalApi, api_spec
 from dogbreed.local.cloud.events import EventRouter
+from dogbreed.local.cloud.faults import AwsFaultMiddleware, FaultRegistry, build_fault
 from dogbreed.local.cloud.stack import STACK_NAME, Deployment, deploy, load_stack
 
 logger = logging.getLogger("dogbreed.local.cloud")
@@ -96,12 +97,42 @@ class UvicornThread:
         self._thread.join(timeout=10)
 
 
+class MotoServer:
+    """moto's server app (what `ThreadedMotoServer` runs) behind the AWS fault middleware.
+
+    Built here rather than through ThreadedMotoServer so the app can be wrapped; the moto pieces it
+    imports are pinned with the moto version and `test_aws_fault_reaches_a_plain_boto3_call` fails if
+    requests stop passing through the middleware.
+    """
+
+    def __init__(self, *, host: str, port: int, faults: FaultRegistry) -> None:
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server
+
+        app = AwsFaultMiddleware(DomainDispatcherApplication(create_backend_app), faults)
+        self._server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join(timeout=10)
+
+
 class LocalCloud:
     def __init__(
         self, *, state_dir: Path, aws_port: int, api_port: int, control_port: int, loopback_urls: bool = True
     ) -> None:
-        from moto.server import ThreadedMotoServer
-
         from dogbreed.local import moto_shim
         from dogbreed.local.sagemaker.backend import LocalSageMaker
         from dogbreed.loopback import free_port
@@ -118,9 +149,10 @@ class LocalCloud:
             }
         )
         moto_shim.install(None)
-        self.moto = ThreadedMotoServer(ip_address=cloud_state.HOST, port=aws_port, verbose=False)
+        self.faults = FaultRegistry()
+        self.moto = MotoServer(host=cloud_state.HOST, port=aws_port, faults=self.faults)
         self.moto.start()
-        self.aws_port = self.moto.get_host_and_port()[1]
+        self.aws_port = self.moto.port
         self.aws_url = f"http://{cloud_state.HOST}:{self.aws_port}"
         os.environ["AWS_ENDPOINT_URL"] = self.aws_url
         # moto's Step Functions interpreter calls AWS services (dynamodb:putItem, aws-sdk:*) through
@@ -131,6 +163,8 @@ class LocalCloud:
         ).raise_for_status()
         self.sagemaker = LocalSageMaker(state_dir / "sagemaker", runtime_port=free_port())
         os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = self.sagemaker.runtime_url
+        self.sagemaker.endpoints.faults = self.faults
+        self.sagemaker.training.faults = self.faults
         moto_shim.install(OfflineSageMaker(self.sagemaker))
         self.session = boto3.session.Session(region_name=cloud_state.REGION)
         self.router = EventRouter(self.session)
@@ -196,6 +230,7 @@ class LocalCloud:
             "sagemaker": json.loads(json.dumps(self.sagemaker.status(), default=str)),
             "executions": executions,
             "deliveries": self.router.status(),
+            "faults": [fault.to_dict() for fault in self.faults.faults()],
         }
 
     def _control_app(self) -> Starlette:
@@ -235,6 +270,26 @@ class LocalCloud:
                 return JSONResponse({"error": error.response.get("Error", {})}, status_code=400)
             return JSONResponse(json.loads(json.dumps(result, default=str)))
 
+        async def list_faults(_: Request) -> JSONResponse:
+            return JSONResponse({"faults": [fault.to_dict() for fault in self.faults.faults()]})
+
+        async def add_fault(request: Request) -> JSONResponse:
+            try:
+                body = await request.json()
+                if not isinstance(body, dict):
+                    raise ValueError("the body must be a JSON object")
+                fault = self.faults.add(build_fault(body))
+            except ValueError as error:
+                return JSONResponse({"error": str(error)}, status_code=400)
+            return JSONResponse({"fault": fault.to_dict()}, status_code=201)
+
+        async def clear_faults(request: Request) -> JSONResponse:
+            fault_id = request.path_params.get("fault_id")
+            removed = self.faults.clear(None if fault_id is None else [fault_id])
+            if fault_id is not None and not removed:
+                return JSONResponse({"error": f"no fault {fault_id}"}, status_code=404)
+            return JSONResponse({"cleared": [fault.to_dict() for fault in removed]})
+
         async def health(_: Request) -> JSONResponse:
             return JSONResponse({"status": "ok"})
 
@@ -244,6 +299,10 @@ class LocalCloud:
                 Route("/deploy", deploy_route, methods=["POST"]),
                 Route("/health", health, methods=["GET"]),
                 Route("/sagemaker/{operation}", sagemaker_call, methods=["POST"]),
+                Route("/faults", list_faults, methods=["GET"]),
+                Route("/faults", add_fault, methods=["POST"]),
+                Route("/faults", clear_faults, methods=["DELETE"]),
+                Route("/faults/{fault_id}", clear_faults, methods=["DELETE"]),
             ]
         )
 
