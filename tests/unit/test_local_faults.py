@@ -50,6 +50,7 @@ def test_a_fault_until_cleared_hits_every_match_and_only_matches() -> None:
         {"kind": "disk"},
         {"kind": "endpoint", "count": 0},
         {"kind": "endpoint", "colour": "red"},
+        {"kind": "training", "delay_seconds": "soon"},
     ],
 )
 def test_invalid_fault_specs_are_refused(spec: dict[str, Any]) -> None:

@@ -99,18 +99,7 @@ class Fault:
 
 def build_fault(spec: dict[str, Any]) -> Fault:
     """A validated fault from its JSON form (the control API's POST body); ValueError says what is wrong."""
-    allowed = {
-        "kind",
-        "error",
-        "service",
-        "operation",
-        "resource",
-        "message",
-        "status",
-        "count",
-        "delay_seconds",
-    }
-    unknown = set(spec) - allowed
+    unknown = set(spec) - _SPEC_FIELDS
     if unknown:
         raise ValueError(f"unknown fault fields: {', '.join(sorted(unknown))}")
     kind = str(spec.get("kind", ""))
@@ -119,6 +108,11 @@ def build_fault(spec: dict[str, Any]) -> Fault:
     count = spec.get("count", 1)
     if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 1):
         raise ValueError("count must be a positive integer, or null for until cleared")
+    try:
+        status = int(spec.get("status") or 0)
+        delay_seconds = float(spec.get("delay_seconds", DEFAULT_TRAINING_DELAY_SECONDS))
+    except (TypeError, ValueError) as error:
+        raise ValueError("status and delay_seconds must be numbers") from error
     fault = Fault(
         kind=kind,
         error=str(spec.get("error") or ""),
@@ -126,9 +120,9 @@ def build_fault(spec: dict[str, Any]) -> Fault:
         operation=str(spec.get("operation") or ""),
         resource=str(spec.get("resource") or ""),
         message=str(spec.get("message") or ""),
-        status=int(spec.get("status") or 0),
+        status=status,
         count=count,
-        delay_seconds=float(spec.get("delay_seconds", DEFAULT_TRAINING_DELAY_SECONDS)),
+        delay_seconds=delay_seconds,
     )
     if kind == "aws":
         if not fault.service:
