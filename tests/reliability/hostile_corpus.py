@@ -52,6 +52,7 @@ NOT_TRIGGERED = "not triggered"
 GATEWAY_BODY_LIMIT = "HTTP content length exceeded 10485760 bytes."
 LAMBDA_EVENT_LIMIT = "Request Too Long"
 INVOKE_PAYLOAD_LIMIT = "RequestEntityTooLargeException"
+INVOKE_ENDPOINT_BODY_LIMIT = f"HTTP content length exceeded {6 * 1024 * 1024} bytes."
 
 
 class Entry(StrEnum):
@@ -351,7 +352,7 @@ def corpus() -> tuple[Case, ...]:
             {
                 Entry.API_JSON: api(413, LAMBDA_EVENT_LIMIT),
                 Entry.API_BINARY: api(413, LAMBDA_EVENT_LIMIT),
-                Entry.INVOCATIONS: api(413, "body_too_large"),
+                Entry.INVOCATIONS: api(413, INVOKE_ENDPOINT_BODY_LIMIT),
                 Entry.DIRECT_INVOKE: api(413, INVOKE_PAYLOAD_LIMIT),
                 Entry.S3_DROP: Outcome("body_too_large"),
             },
@@ -359,7 +360,10 @@ def corpus() -> tuple[Case, ...]:
         Case(
             "100 MB stream",
             Stream(STREAM_BYTES),
-            {Entry.API_BINARY: api(413, GATEWAY_BODY_LIMIT), Entry.INVOCATIONS: api(413, "body_too_large")},
+            {
+                Entry.API_BINARY: api(413, GATEWAY_BODY_LIMIT),
+                Entry.INVOCATIONS: api(413, INVOKE_ENDPOINT_BODY_LIMIT),
+            },
         ),
         # Accepted by design.
         Case("animated GIF", ImageBytes(animated_gif()), accepted_everywhere()),
@@ -388,7 +392,7 @@ def corpus() -> tuple[Case, ...]:
             huge_json(),
             {
                 Entry.API_JSON: api(413, LAMBDA_EVENT_LIMIT),
-                Entry.INVOCATIONS: api(413, "body_too_large"),
+                Entry.INVOCATIONS: api(413, INVOKE_ENDPOINT_BODY_LIMIT),
                 Entry.DIRECT_INVOKE: api(413, INVOKE_PAYLOAD_LIMIT),
             },
         ),

@@ -24,6 +24,7 @@ from starlette.routing import Route
 from dogbreed.serving.batcher import DynamicBatcher
 from dogbreed.serving.handler import Handler
 from dogbreed.serving.settings import ServeSettings
+from dogbreed.streamed_body import BodyTooLargeError, read_limited_body
 
 logger = logging.getLogger("dogbreed.serving")
 
@@ -40,25 +41,6 @@ class WorkerState:
     handler: Handler
     batcher: DynamicBatcher
     io_pool: ThreadPoolExecutor
-
-
-class BodyTooLarge(Exception):
-    pass
-
-
-async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The request body, refusing (413) before reading more than `max_bytes`."""
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > max_bytes:
-        raise BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def create_app(settings: ServeSettings | None = None) -> Starlette:
@@ -127,8 +109,8 @@ def create_app(settings: ServeSettings | None = None) -> Starlette:
         try:
             handler.check_accept(accept)
             try:
-                body = await read_body(request, handler.max_body_bytes)
-            except BodyTooLarge:
+                body = await read_limited_body(request, handler.max_body_bytes)
+            except BodyTooLargeError:
                 return error_response(
                     413, "body_too_large", f"the body is larger than {handler.max_body_bytes} bytes"
                 )

@@ -27,40 +27,16 @@ from typing import Any
 import anyio.to_thread
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as HttpRoute
 
 from dogbreed.local import moto_shim
 from dogbreed.local.cloud.concurrency import LambdaConcurrency
 from dogbreed.local.template_resources import TemplateStack
+from dogbreed.streamed_body import BodyTooLargeError, content_length_exceeded, read_limited_body
 
 ACCOUNT_ID = "123456789012"
 API_GATEWAY_PAYLOAD_LIMIT = 10 * 1024 * 1024  # REST API request payload quota (10,485,760 bytes)
-
-
-class BodyTooLargeError(Exception):
-    pass
-
-
-async def read_limited_body(request: Request, limit: int = API_GATEWAY_PAYLOAD_LIMIT) -> bytes:
-    """The body, read as a stream; raises BodyTooLargeError as soon as it passes `limit`."""
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > limit:
-        raise BodyTooLargeError
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLargeError
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def payload_too_large_response() -> Response:
-    return PlainTextResponse(
-        f"HTTP content length exceeded {API_GATEWAY_PAYLOAD_LIMIT} bytes.", status_code=413
-    )
 
 
 def event_too_large_response() -> Response:
@@ -241,9 +217,9 @@ class LocalApi:
             if parameters is None:
                 continue
             try:
-                body = await read_limited_body(request)
+                body = await read_limited_body(request, API_GATEWAY_PAYLOAD_LIMIT)
             except BodyTooLargeError:
-                return payload_too_large_response()
+                return content_length_exceeded(API_GATEWAY_PAYLOAD_LIMIT)
             event = proxy_event(
                 request.method,
                 path,

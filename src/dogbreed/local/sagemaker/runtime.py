@@ -3,7 +3,8 @@
 boto3's `sagemaker-runtime` client works unchanged against it (`endpoint_url=backend.runtime_url` or
 `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`). Errors use the rest-json error shape botocore parses into the
 modeled exception classes (`ModelError` 424 with OriginalStatusCode/OriginalMessage/LogStreamArn,
-`ValidationError` 400, `ServiceUnavailable` 503) and `ThrottlingException` 429 when overloaded.
+`ValidationError` 400, `ServiceUnavailable` 503) and `ThrottlingException` 429 when overloaded. A body
+over the 6 MB quota gets AWS's plain 413 "HTTP content length exceeded 6291456 bytes." while streaming.
 """
 
 from __future__ import annotations
@@ -26,8 +27,11 @@ from starlette.routing import Route
 
 from dogbreed.local.sagemaker.endpoints import EndpointService, InvokeError, Lease
 from dogbreed.loopback import free_port
+from dogbreed.streamed_body import BodyTooLargeError, content_length_exceeded, read_limited_body
 
 _CONNECT_ATTEMPTS = 2
+# InvokeEndpoint's Body quota (6 MB): refused at the front door, before any model server sees it.
+INVOKE_ENDPOINT_PAYLOAD_LIMIT = 6 * 1024 * 1024
 _FORWARDED_HEADERS = {
     "content-type": "Content-Type",
     "accept": "Accept",
@@ -62,7 +66,10 @@ def build_app(endpoints: EndpointService, timeout_seconds: float = 60.0) -> Star
 
     async def invoke(request: Request) -> Response:
         name = request.path_params["name"]
-        body = await request.body()
+        try:
+            body = await read_limited_body(request, INVOKE_ENDPOINT_PAYLOAD_LIMIT)
+        except BodyTooLargeError:
+            return content_length_exceeded(INVOKE_ENDPOINT_PAYLOAD_LIMIT)
         headers = {
             out: request.headers[key] for key, out in _FORWARDED_HEADERS.items() if key in request.headers
         }
