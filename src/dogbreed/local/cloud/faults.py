@@ -22,6 +22,7 @@ logged, and each fault counts the requests or jobs it hit.
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import logging
@@ -31,6 +32,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -314,7 +316,7 @@ def error_response(fault: Fault, request: AwsRequest) -> tuple[int, list[tuple[s
         headers = [("Content-Type", content_type), ("x-amzn-ErrorType", fault.error)]
         headers.append(("x-amzn-RequestId", request_id))
         return fault.status, headers, body
-    code, message = _xml_escape(fault.error), _xml_escape(fault.message)
+    code, message = html.escape(fault.error, quote=False), html.escape(fault.message, quote=False)
     if request.protocol == "rest-xml":
         xml = (
             f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
@@ -327,10 +329,6 @@ def error_response(fault: Fault, request: AwsRequest) -> tuple[int, list[tuple[s
             f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>"
         )
     return fault.status, [("Content-Type", "text/xml"), ("x-amz-request-id", request_id)], xml.encode()
-
-
-def _xml_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 class AwsFaultMiddleware:
@@ -349,8 +347,12 @@ class AwsFaultMiddleware:
             return self._app(environ, start_response)
         status, headers, body = error_response(fault, request)
         headers.append(("Content-Length", str(len(body))))
-        start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
+        start_response(f"{status} {_reason(status)}", headers)
         return [body]
 
 
-_REASONS = {400: "Bad Request", 403: "Forbidden", 500: "Internal Server Error", 503: "Service Unavailable"}
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:  # a status the fault's caller chose that HTTP does not name
+        return "Error"
