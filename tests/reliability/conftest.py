@@ -17,7 +17,7 @@ import boto3
 import pytest
 
 from dogbreed.local.cloud.model_deploy import deploy_model_dir
-from dogbreed.local.cloud.state import CloudState
+from dogbreed.local.cloud.state import CloudState, local_session
 from tests.integration.local_cloud_support import local_cloud
 
 FULL_SCALE = os.environ.get("DOGBREED_RELIABILITY", "").strip().lower() == "full"
@@ -52,7 +52,4 @@ def cloud_world(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
     # The production URL policy: the hostile corpus's loopback URLs must be refused, not fetched.
     with local_cloud(state_dir, loopback_urls=False) as state:
         deploy_model_dir(state, tiny_model_dir, name="dogbreed-tiny")
-        session = boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
-        )
-        yield CloudWorld(state=state, state_dir=state_dir, session=session)
+        yield CloudWorld(state=state, state_dir=state_dir, session=local_session())

@@ -35,7 +35,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
 
 from dogbreed.bench.tiny_model import TINY_CLASSES, solid_color_jpeg
@@ -388,7 +387,7 @@ class Stores:
 
     @classmethod
     def for_state(cls, state: CloudState) -> Stores:
-        session = aws_session()
+        session = cloud_state.local_session()
         outputs = state.outputs
         return cls(
             s3=session.client("s3", endpoint_url=state.aws_url),
@@ -468,15 +467,6 @@ class Stores:
 def incoming_key_of(stored_key: str, prefix: str) -> str:
     """`results/a/b.jpg.json` (or `rejected/...`) -> `incoming/a/b.jpg`."""
     return "incoming/" + stored_key[len(prefix) :].removesuffix(".json")
-
-
-def aws_session() -> boto3.session.Session:
-    # The local cloud accepts any credentials; these keep botocore from looking for real ones.
-    return boto3.session.Session(
-        aws_access_key_id=cloud_state.DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=cloud_state.DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        region_name=cloud_state.REGION,
-    )
 
 
 def wait_accounted(
@@ -618,12 +608,6 @@ def register(bench_subparsers: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    # deploy_model_dir's boto3 calls read credentials from the environment; the local cloud takes any.
-    for variable, value in {
-        **cloud_state.DUMMY_CREDENTIALS,
-        "AWS_DEFAULT_REGION": cloud_state.REGION,
-    }.items():
-        os.environ.setdefault(variable, value)
     run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     with target_cloud(args.state_dir) as state:
         ensure_endpoint(state, args.model_dir, name=f"load-{run_id}")

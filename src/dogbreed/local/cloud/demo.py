@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
 import httpx
 
 from dogbreed import TRAINING_JOB_DIR
@@ -287,12 +286,7 @@ def run_demo(args: argparse.Namespace) -> int:
     state = running_state(state_dir) or state
     _say(f"deployed template.yaml: created {deployed['created'] or 'nothing'}, updated {deployed['updated']}")
     outputs = state.outputs
-    env = state.environment()
-    session = boto3.session.Session(
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        region_name=env["AWS_DEFAULT_REGION"],
-    )
+    session = cloud_state.local_session()
     s3 = session.client("s3", endpoint_url=state.aws_url)
     sfn = session.client("stepfunctions", endpoint_url=state.aws_url)
     dynamodb = session.client("dynamodb", endpoint_url=state.aws_url)

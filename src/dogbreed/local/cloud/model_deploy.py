@@ -12,8 +12,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import boto3
-
 from dogbreed.commands.local import sagemaker_call
 from dogbreed.local.cloud import state as cloud_state
 from dogbreed.local.cloud.state import CloudState
@@ -40,12 +38,7 @@ def deploy_model_dir(
 
     outputs = state.outputs
     endpoint_name = outputs["EndpointName"]
-    session = boto3.session.Session(
-        region_name=cloud_state.REGION,
-        aws_access_key_id=cloud_state.DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=cloud_state.DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
-    s3 = session.client("s3", endpoint_url=state.aws_url)
+    s3 = cloud_state.local_session().client("s3", endpoint_url=state.aws_url)
     key = f"models/direct/{name}/model.tar.gz"
     with tempfile.TemporaryDirectory() as scratch:
         archive = pack_model_archive(model_dir, Path(scratch) / "model.tar.gz")

@@ -7,9 +7,12 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dogbreed import REPO_ROOT
+
+if TYPE_CHECKING:
+    import boto3
 
 DEFAULT_STATE_DIR = REPO_ROOT / ".local-cloud"
 DEFAULT_AWS_PORT = 4566
@@ -91,3 +94,15 @@ def shell_exports(env: dict[str, str]) -> str:
     import shlex
 
     return "\n".join(f"export {key}={shlex.quote(value)}" for key, value in env.items())
+
+
+def local_session() -> boto3.session.Session:
+    """A boto3 session for the local cloud: its region and the placeholder credentials it accepts
+    (they only keep botocore from looking for real ones). Clients still need `endpoint_url`."""
+    import boto3
+
+    return boto3.session.Session(
+        aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        region_name=REGION,
+    )
