@@ -1,18 +1,101 @@
-"""Fixtures shared across test areas."""
+"""Suite-wide rules: the shared fixtures (tests/support/fixtures.py), no skips, and the pytest-xdist
+work groups. Test modules never import this file; shared helpers are in tests/support/."""
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+from xdist.scheduler import LoadScopeScheduling
 
-from dogbreed.bench.tiny_model import TINY_CLASSES, TINY_IMAGE_SIZE, solid_color_image, train_tiny_model
+if TYPE_CHECKING:
+    from xdist.remote import Producer
 
-__all__ = ["TINY_CLASSES", "TINY_IMAGE_SIZE", "solid_color_image"]
+pytest_plugins = ["tests.support.fixtures"]
+
+TESTS_DIR = Path(__file__).parent
+# pytest-xdist work groups: every test of a group runs in one worker, one after the other; any other
+# test is scheduled on its own. Keyed by path from the repository root (a trailing / is a folder).
+# The tests of the session's local cloud (the `cloud_world` fixture): one cloud per worker, so one
+# worker runs them all and the cloud boots once.
+LOCAL_CLOUD_GROUP = "local-cloud"
+LOCAL_CLOUD_FIXTURE = "cloud_world"
+# Tests that train models, run the whole pipeline or measure throughput: one at a time, so two of
+# them never compete for the 2 cores (their timeouts and the benchmark's figures assume a core each).
+CPU_HEAVY_GROUP = "cpu-heavy"
+GROUPS: dict[str, tuple[str, ...]] = {
+    LOCAL_CLOUD_GROUP: ("tests/integration/test_local_cloud_inference.py", "tests/reliability/"),
+    CPU_HEAVY_GROUP: (
+        "tests/e2e/",
+        "tests/integration/test_training_accuracy.py",
+        "tests/integration/test_training_distributed.py",
+        "tests/integration/test_local_sagemaker_training.py",
+        "tests/integration/test_local_sagemaker_tuning.py",
+        "tests/integration/test_bench_endpoint.py",
+    ),
+}
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A trained tiny model directory (resnet18, 3 classes, 32 px) written by `export_model_dir`: weights,
-    config, classes, verified ONNX export and code/. It learns "dominant colour channel -> class"."""
-    return train_tiny_model(tmp_path_factory.mktemp("tiny_model") / "model")
+def group_of(nodeid: str) -> str | None:
+    path = nodeid.split("::", 1)[0]
+    for group, places in GROUPS.items():
+        if any(path == place or (place.endswith("/") and path.startswith(place)) for place in places):
+            return group
+    return None
+
+
+class GroupScheduling(LoadScopeScheduling):
+    """pytest-xdist's scope scheduling with this suite's GROUPS as the scopes. (xdist's own loadgroup
+    does not group on pytest 9.2: it renames node ids, which pytest now ignores, pytest-xdist #1386.)"""
+
+    def _split_scope(self, nodeid: str) -> str:
+        return group_of(nodeid) or nodeid
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> GroupScheduling:
+    return GroupScheduling(config, log)
+
+
+NO_SKIPS = "a skip hides a gap: the suite allows none (make it pass, fail, or remove it)"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if (
+            LOCAL_CLOUD_FIXTURE in getattr(item, "fixturenames", ())
+            and group_of(item.nodeid) != LOCAL_CLOUD_GROUP
+        ):
+            raise pytest.UsageError(
+                f"{item.nodeid} uses the shared local cloud: add its file to GROUPS[{LOCAL_CLOUD_GROUP!r}] "
+                "in tests/conftest.py, or two workers would each boot a cloud"
+            )
+
+
+def _reason(report: pytest.TestReport | pytest.CollectReport) -> str:
+    # A skip's longrepr is (path, line, "Skipped: reason").
+    return str(report.longrepr[2]) if isinstance(report.longrepr, tuple) else str(report.longrepr)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"{item.nodeid} was skipped ({_reason(report)}): {NO_SKIPS}"
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(
+    collector: pytest.Collector,
+) -> Generator[None, pytest.CollectReport, pytest.CollectReport]:
+    report = yield
+    if report.skipped:
+        report.outcome = "failed"
+        report.longrepr = f"{collector.nodeid} was skipped at collection ({_reason(report)}): {NO_SKIPS}"
+    return report

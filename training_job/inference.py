@@ -2,29 +2,27 @@
 
 SageMaker's PyTorch serving container calls `model_fn(model_dir)` once per worker, then for every
 request `input_fn(body, content_type)`, `predict_fn(data, model)` and `output_fn(prediction, accept)`.
-The local model server (`dogbreed serve`) runs the same file through `read_request` (validate and
-fetch), `preprocess_request` (decode), `predict_many` (one batch for several requests) and `render`,
-which raise `request_guards.errors.InputError` for bad input.
+The local model server (`dogbreed serve`) runs the same file through `read_request` (validate),
+`preprocess_request` (decode), `predict_many` (one batch for several requests) and `render`, which
+raise `request_guards.errors.InputError` for bad input.
 
-Requests (`Content-Type`):
-- `image/jpeg`, `image/png`, `application/x-image`: the image bytes.
-- `application/json`: `{"url": "https://..."}` | `{"image": "<base64>"}` | `{"s3_uri": "s3://b/k"}`, each
-  optionally with `"top_k": 1..10`, or a JSON list of such objects (a batch, at most 16 items).
-- top_k for binary bodies: `X-Amzn-SageMaker-Custom-Attributes: top_k=3` (default 5, maximum 10).
+Requests carry image bytes only (`Content-Type` `image/jpeg`, `image/png` or `application/x-image`);
+anything else, JSON included, is 415 `unsupported_content_type`. The endpoint fetches nothing: URLs,
+S3 objects and base64 are resolved by the Lambda functions' domain layer, and the model runs with
+network isolation. top_k: `X-Amzn-SageMaker-Custom-Attributes: top_k=3` (default 5, maximum 10).
 
-Responses (`Accept`: `application/json` or `*/*`; anything else is refused with 406):
-- one image: `{"model_version": "...", "predictions": [{"breed", "class_index", "probability"}, ...]}`
-- a batch:   `{"model_version": "...", "results": [{"predictions": [...]}, ...]}` in request order.
+Response (`Accept`: `application/json` or `*/*`; anything else is refused with 406):
+`{"model_version": "...", "predictions": [{"breed", "class_index", "probability"}, ...]}`.
 
-The model is the ONNX Runtime session over `model.onnx` when present, else the PyTorch weights in
-`model.pth`; nothing is ever downloaded. Thread counts come from DOGBREED_INFERENCE_THREADS (default:
-all cores; the local server divides the cores between its workers).
+The model is the ONNX Runtime session over `model.onnx` when onnxruntime is importable, else the
+PyTorch weights in `model.pth` on the container's own torch (the SageMaker PyTorch image has torch,
+not onnxruntime; nothing is pip-installed at start, see docs/serving.md). Nothing is ever downloaded.
+Thread counts come from DOGBREED_INFERENCE_THREADS (default: all cores; the local server divides
+the cores between its workers).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import importlib
 import json
 import logging
@@ -36,15 +34,12 @@ from typing import Any
 
 import numpy as np
 from dogbreed_job import artifacts, transforms
-from request_guards import image_guard, s3_guard, url_guard
+from request_guards import image_guard
 from request_guards.errors import (
-    BadRequestError,
     InputError,
     NotAcceptableError,
-    PayloadTooLargeError,
     UnsupportedMediaTypeError,
     ValidationError,
-    client_text,
 )
 
 logger = logging.getLogger(__name__)
@@ -55,15 +50,15 @@ ACCEPTED_RESPONSE_TYPES = frozenset({"application/json", "application/*", "*/*"}
 CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
 DEFAULT_TOP_K = 5
 MAX_TOP_K = 10
-MAX_BATCH_ITEMS = 16
-REQUEST_FIELDS = ("url", "image", "s3_uri")
 
 THREADS_ENV = "DOGBREED_INFERENCE_THREADS"
 ONNX_FILE_ENV = "DOGBREED_ONNX_FILE"  # e.g. model.int8.onnx for the quantized variant
-ALLOW_HTTP_ENV = "DOGBREED_ALLOW_HTTP_URLS"
 SPIN_ENV = "DOGBREED_ORT_SPIN"  # 1: let idle ONNX Runtime threads spin (lower latency on idle cores)
 MAX_BYTES = image_guard.DEFAULT_MAX_BYTES
 MAX_PIXELS = image_guard.DEFAULT_MAX_PIXELS
+
+ONNX_BACKEND = "onnx"
+PYTORCH_BACKEND = "pytorch"
 
 FloatArray = np.ndarray[Any, np.dtype[np.float32]]
 
@@ -77,7 +72,7 @@ class ImageClassifier:
 
     config: artifacts.ModelConfig
     classes: list[str]
-    backend: str  # "onnx" or "pytorch"
+    backend: str  # ONNX_BACKEND or PYTORCH_BACKEND
     logits: Callable[[FloatArray], FloatArray]
 
     @property
@@ -136,6 +131,15 @@ def _pytorch_logits(
     return run
 
 
+def onnxruntime_available() -> bool:
+    """Whether onnxruntime imports here (also False when it is installed but cannot load)."""
+    try:
+        importlib.import_module("onnxruntime")
+    except ImportError:
+        return False
+    return True
+
+
 def load_model(model_dir: str | Path, *, prefer_onnx: bool = True) -> ImageClassifier:
     """Load config, classes and the network from a model directory (no network access)."""
     directory = Path(model_dir)
@@ -147,10 +151,24 @@ def load_model(model_dir: str | Path, *, prefer_onnx: bool = True) -> ImageClass
         )
     threads = inference_threads()
     onnx_path = directory / os.environ.get(ONNX_FILE_ENV, artifacts.ONNX_FILE)
-    if prefer_onnx and onnx_path.is_file():
-        backend, logits = "onnx", _onnx_logits(onnx_path, threads)
-    elif (directory / artifacts.WEIGHTS_FILE).is_file():
-        backend, logits = "pytorch", _pytorch_logits(directory, config, threads)
+    weights_path = directory / artifacts.WEIGHTS_FILE
+    use_onnx = prefer_onnx and onnx_path.is_file()
+    if use_onnx and not onnxruntime_available():
+        if not weights_path.is_file():
+            raise RuntimeError(
+                f"onnxruntime is not installed and {directory} has no {artifacts.WEIGHTS_FILE} either"
+            )
+        # The SageMaker PyTorch image has torch but not onnxruntime, and nothing is installed at start.
+        logger.warning(
+            "onnxruntime is not installed in this container: serving %s with PyTorch instead of %s",
+            artifacts.WEIGHTS_FILE,
+            onnx_path.name,
+        )
+        use_onnx = False
+    if use_onnx:
+        backend, logits = ONNX_BACKEND, _onnx_logits(onnx_path, threads)
+    elif weights_path.is_file():
+        backend, logits = PYTORCH_BACKEND, _pytorch_logits(directory, config, threads)
     else:
         raise FileNotFoundError(f"{directory} has neither {onnx_path.name} nor {artifacts.WEIGHTS_FILE}")
     logger.info(
@@ -168,11 +186,10 @@ def load_model(model_dir: str | Path, *, prefer_onnx: bool = True) -> ImageClass
 
 @dataclass(frozen=True)
 class PredictionRequest:
-    """Preprocessed images (N, 3, S, S) with the top_k asked for each, and whether it was a batch."""
+    """One preprocessed image (1, 3, S, S) and the top_k asked for."""
 
     inputs: FloatArray
-    top_ks: tuple[int, ...]
-    is_batch: bool
+    top_k: int
 
 
 def media_type(content_type: str | None) -> str:
@@ -205,41 +222,6 @@ def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
 
 
-def _allow_http() -> bool:
-    return _env_flag(ALLOW_HTTP_ENV)
-
-
-def _decode_base64(text: Any) -> bytes:
-    if not isinstance(text, str) or not text:
-        raise BadRequestError('"image" must be a non-empty base64 string', code="invalid_base64")
-    if text.startswith("data:"):
-        text = text.partition(",")[2]  # data:image/jpeg;base64,....
-    if len(text) > MAX_BYTES * 4 // 3 + 4:
-        raise PayloadTooLargeError(f"the image is larger than {MAX_BYTES} bytes", code="body_too_large")
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as error:
-        raise BadRequestError('"image" is not valid base64', code="invalid_base64") from error
-
-
-def _source_bytes(item: Mapping[str, Any]) -> bytes:
-    present = [name for name in REQUEST_FIELDS if name in item]
-    if len(present) != 1:
-        raise ValidationError('send exactly one of "url", "image" or "s3_uri"', code="invalid_request")
-    source = present[0]
-    value = item[source]
-    if source == "image":
-        return _decode_base64(value)
-    if source == "url":
-        if not isinstance(value, str):
-            raise BadRequestError('"url" must be a string', code="invalid_url")
-        return url_guard.fetch_url(value, allow_http=_allow_http(), max_bytes=MAX_BYTES)
-    if not isinstance(value, str):
-        raise BadRequestError('"s3_uri" must be a string', code="invalid_s3_uri")
-    bucket, key = s3_guard.parse_s3_uri(value, s3_guard.allowed_buckets_from_env())
-    return s3_guard.read_s3_object(bucket, key, max_bytes=MAX_BYTES)
-
-
 def preprocess_image(data: bytes, image_size: int) -> FloatArray:
     """Guarded decode (reduced-scale JPEG decode when large) + the training evaluation preprocessing."""
     image = image_guard.load_image(
@@ -248,68 +230,35 @@ def preprocess_image(data: bytes, image_size: int) -> FloatArray:
     return transforms.preprocess(image, image_size)
 
 
-def _json_items(body: bytes) -> tuple[list[Mapping[str, Any]], bool]:
-    try:
-        document = json.loads(body.decode("utf-8"))
-    except ValueError as error:  # also bad UTF-8, and numbers past int()'s 4,300-digit limit
-        raise BadRequestError("the body is not valid JSON", code="invalid_json") from error
-    except RecursionError as error:  # a deeply nested document exhausts the parser's stack
-        raise BadRequestError("the JSON body is nested too deeply", code="invalid_json") from error
-    if isinstance(document, dict):
-        return [document], False
-    if isinstance(document, list):
-        if not document:
-            raise ValidationError("the batch is empty", code="empty_batch")
-        if len(document) > MAX_BATCH_ITEMS:
-            raise ValidationError(f"a batch holds at most {MAX_BATCH_ITEMS} images", code="batch_too_large")
-        if not all(isinstance(item, dict) for item in document):
-            raise ValidationError("every batch item must be a JSON object", code="invalid_request")
-        return document, True
-    raise ValidationError("the JSON body must be an object or a list of objects", code="invalid_request")
-
-
 @dataclass(frozen=True)
 class RawRequest:
-    """A validated request whose images are fetched but not yet decoded (the I/O stage)."""
+    """A validated request whose image is not yet decoded (the I/O stage)."""
 
-    images: tuple[bytes, ...]
-    top_ks: tuple[int, ...]
-    is_batch: bool
+    image: bytes
+    top_k: int
 
 
 def read_request(
     body: bytes | bytearray | str, content_type: str | None, *, custom_attributes: str | None = None
 ) -> RawRequest:
-    """Validate a request and fetch its image bytes (URL, S3): the I/O stage. Raises InputError."""
-    # Lone surrogates pass as bytes that the JSON or image parser refuses, like any other bad byte.
+    """Validate a request's content type, size and top_k: the I/O stage. Raises InputError."""
+    # Lone surrogates pass as bytes that the image parser refuses, like any other bad byte.
     data = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)
-    image_guard.check_body_size(data, max_bytes=MAX_BYTES)
-    default_top_k = top_k_from_custom_attributes(custom_attributes) or DEFAULT_TOP_K
     kind = media_type(content_type)
-    if kind in IMAGE_CONTENT_TYPES:
-        return RawRequest((data,), (default_top_k,), is_batch=False)
-    if kind != JSON_CONTENT_TYPE:
+    if kind not in IMAGE_CONTENT_TYPES:
         raise UnsupportedMediaTypeError(
-            f"content type {kind or '(none)'!r} is not supported; send image/jpeg, image/png, "
-            "application/x-image or application/json",
+            f"content type {kind or '(none)'!r} is not supported; send the image bytes as image/jpeg, "
+            "image/png or application/x-image (URLs, S3 objects and base64 go through the prediction API)",
             code="unsupported_content_type",
         )
-    items, is_batch = _json_items(data)
-    top_ks: list[int] = []
-    for item in items:
-        unknown = sorted(set(item) - {*REQUEST_FIELDS, "top_k"})
-        if unknown:
-            shown = ", ".join(client_text(name) for name in unknown[:5])
-            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
-            raise ValidationError(f"unknown field(s): {shown}{more}", code="unknown_field")
-        top_ks.append(validate_top_k(item["top_k"]) if "top_k" in item else default_top_k)
-    return RawRequest(tuple(_source_bytes(item) for item in items), tuple(top_ks), is_batch=is_batch)
+    image_guard.check_body_size(data, max_bytes=MAX_BYTES)
+    top_k = top_k_from_custom_attributes(custom_attributes) or DEFAULT_TOP_K
+    return RawRequest(data, top_k)
 
 
 def preprocess_request(raw: RawRequest, image_size: int) -> PredictionRequest:
-    """Decode and preprocess the fetched images: the CPU stage. Raises InputError for bad images."""
-    arrays = [preprocess_image(data, image_size) for data in raw.images]
-    return PredictionRequest(np.stack(arrays), raw.top_ks, is_batch=raw.is_batch)
+    """Decode and preprocess the image: the CPU stage. Raises InputError for bad images."""
+    return PredictionRequest(preprocess_image(raw.image, image_size)[np.newaxis], raw.top_k)
 
 
 def parse_request(
@@ -319,7 +268,7 @@ def parse_request(
     *,
     custom_attributes: str | None = None,
 ) -> PredictionRequest:
-    """Validate, fetch, decode and preprocess one request. Raises InputError for any bad input."""
+    """Validate, decode and preprocess one request. Raises InputError for any bad input."""
     raw = read_request(body, content_type, custom_attributes=custom_attributes)
     return preprocess_request(raw, image_size)
 
@@ -345,26 +294,15 @@ def top_predictions(
 
 def predict_many(requests: Sequence[PredictionRequest], model: ImageClassifier) -> list[dict[str, Any]]:
     """Run several requests' images as ONE batch through the network (dynamic batching) and build
-    each request's response document."""
+    each request's response document, in request order."""
     if not requests:
         return []
     batch = requests[0].inputs if len(requests) == 1 else np.concatenate([r.inputs for r in requests])
     probabilities = softmax(model.logits(batch))
-    documents: list[dict[str, Any]] = []
-    offset = 0
-    for request in requests:
-        rows = probabilities[offset : offset + len(request.top_ks)]
-        offset += len(request.top_ks)
-        per_image = [
-            top_predictions(row, model.classes, k) for row, k in zip(rows, request.top_ks, strict=True)
-        ]
-        if request.is_batch:
-            documents.append(
-                {"model_version": model.model_version, "results": [{"predictions": p} for p in per_image]}
-            )
-        else:
-            documents.append({"model_version": model.model_version, "predictions": per_image[0]})
-    return documents
+    return [
+        {"model_version": model.model_version, "predictions": top_predictions(row, model.classes, r.top_k)}
+        for row, r in zip(probabilities, requests, strict=True)
+    ]
 
 
 def check_accept(accept: str | None) -> str:

@@ -8,7 +8,10 @@ Paths default to SageMaker's variables (`SM_CHANNEL_TRAINING`, `SM_MODEL_DIR`,
 `SM_OUTPUT_DATA_DIR`, `SM_CHECKPOINT_DIR`); with none of them set it runs on plain paths and also
 packs the model directory as `model.tar.gz`. Distributed training starts from `RANK`/`WORLD_SIZE`
 (torchrun, SageMaker's torch_distributed) or `SM_HOSTS`/`SM_CURRENT_HOST`; see
-`dogbreed_job.distributed`. Only rank 0 prints metric lines and writes files.
+`dogbreed_job.distributed`. `--batch-size` is the global batch of one optimizer step at any
+number of processes and `--learning-rate` applies as given (`dogbreed_job.batch_plan`), so a job on
+N instances runs the optimisation a one-instance tuning trial ran. Only rank 0 prints metric lines
+and writes files.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from dogbreed_job import artifacts, checkpoint, data, distributed, engine, export
+from dogbreed_job import artifacts, batch_plan, batchnorm, checkpoint, data, distributed, engine, export
 from dogbreed_job.metrics import format_metrics_line
 from dogbreed_job.model import (
     BACKBONES,
@@ -127,8 +130,14 @@ def get_args_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentP
 
     hyper = parser.add_argument_group("hyperparameters")
     _add(hyper, "--epochs", type=int, default=10)
-    _add(hyper, "--batch-size", type=int, default=32, help="per process")
-    _add(hyper, "--learning-rate", type=float, default=1e-3)
+    _add(
+        hyper,
+        "--batch-size",
+        type=int,
+        default=32,
+        help="global batch of one optimizer step, shared across all processes (the same at any world size)",
+    )
+    _add(hyper, "--learning-rate", type=float, default=1e-3, help="used as given at any world size")
     _add(hyper, "--weight-decay", type=float, default=1e-4)
     _add(hyper, "--label-smoothing", type=float, default=0.0)
     _add(hyper, "--optimizer", default="adamw", choices=("adamw", "sgd"))
@@ -149,7 +158,8 @@ def get_args_parser(environ: dict[str, str] | None = None) -> argparse.ArgumentP
         runtime,
         "--record-shards",
         default=False,
-        help="write each rank's training indices and final weight digest to OUTPUT_DIR/shards/",
+        help="write each rank's share of every epoch, its indices per optimizer step and its final "
+        "weight digest to OUTPUT_DIR/shards/",
     )
     return parser
 
@@ -250,6 +260,7 @@ def main(args: argparse.Namespace) -> dict[str, Any] | None:
     Returns metrics.json's content on rank 0, None elsewhere."""
     started = time.monotonic()
     env = distributed.read_env(master_port=args.master_port)
+    batch_plan.check_global_batch(args.batch_size, env.world_size)
     device = distributed.select_device(env, args.device)
     use_amp = bool(args.amp) and device.type == "cuda"
     channels_last = device.type == "cuda"
@@ -273,9 +284,17 @@ def main(args: argparse.Namespace) -> dict[str, Any] | None:
     splits = data.load_splits(data_dir, args.image_size)
     classes = splits.classes
     num_classes = len(classes)
+    plan = batch_plan.plan_batches(
+        global_batch=args.batch_size,
+        world_size=env.world_size,
+        train_size=len(splits.train),
+        learning_rate=args.learning_rate,
+    )
+    if env.is_main:
+        print(plan.log_line(), flush=True)
     loaders = data.build_loaders(
         splits,
-        batch_size=args.batch_size,
+        plan=plan,
         workers=args.workers,
         env=env,
         seed=args.seed,
@@ -287,6 +306,8 @@ def main(args: argparse.Namespace) -> dict[str, Any] | None:
     )  # fmt: skip
 
     network = build_pretrained_once_per_machine(args, num_classes, env)
+    # BatchNorm statistics over the global batch, as on one process.
+    network, batchnorm_class = batchnorm.synchronise(network, env, device)
     network = network.to(device)
     if channels_last:
         network = network.to(memory_format=torch.channels_last)
@@ -324,19 +345,21 @@ def main(args: argparse.Namespace) -> dict[str, Any] | None:
     _check_ranks_agree(start_epoch, device)
 
     shard_records: dict[str, list[int]] = {}
+    batch_records: dict[str, list[list[int]]] = {}
     for epoch in range(start_epoch, args.epochs + 1):
-        # Shuffling and augmentation depend on (seed, epoch, rank) only, so a resumed run draws
-        # what an uninterrupted one would have drawn.
+        # Shuffling and augmentation depend on (seed, epoch) only, whatever the world size, and the
+        # rest of torch's randomness on (seed, epoch, rank), so a resumed run draws what an
+        # uninterrupted one would have drawn.
         set_seed(args.seed + 1000 * epoch + env.rank)
-        loaders.train_generator.manual_seed(args.seed + epoch)
-        if loaders.train_sampler is not None:
-            loaders.train_sampler.set_epoch(epoch)
+        loaders.train_sampler.set_epoch(epoch)
         if args.record_shards:
-            shard_records[str(epoch)] = data.train_shard_indices(loaders)
+            shard_records[str(epoch)] = loaders.train_sampler.epoch_share()
+            batch_records[str(epoch)] = loaders.train_sampler.local_batches()
         epoch_started = time.monotonic()
         stats = engine.train_one_epoch(
             model, criterion, optimizer, loaders.train, device,
             scaler=scaler, amp=use_amp, channels_last=channels_last,
+            gradient_weight=plan.gradient_weight(env.rank),
         )  # fmt: skip
         # Evaluate the plain network (no collectives inside forward, so ranks may hold different
         # numbers of batches) once every rank has rank 0's BatchNorm statistics.
@@ -405,6 +428,7 @@ def main(args: argparse.Namespace) -> dict[str, Any] | None:
                 "world_size": env.world_size,
                 "train_size": len(splits.train),
                 "epochs": shard_records,
+                "batches": batch_records,
                 "weights_sha256": export.state_dict_digest(network),
             },
         )
@@ -422,6 +446,7 @@ def main(args: argparse.Namespace) -> dict[str, Any] | None:
             "hyperparameters": hyperparameters(args),
             "model_version": args.model_version,
             "world_size": env.world_size,
+            "distributed": {**plan.as_dict(), "batchnorm": batchnorm_class},
             "device": device.type,
             "training_seconds": round(training_seconds, 3),
             "samples": {"train": len(splits.train), "valid": len(splits.valid), "test": len(splits.test)},
@@ -481,6 +506,7 @@ EXPECTED_ERRORS: tuple[type[Exception], ...] = (
     PretrainedWeightsUnavailableError,
     data.DatasetLayoutError,
     export.ExportError,
+    batch_plan.BatchPlanError,
 )
 
 

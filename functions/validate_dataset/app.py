@@ -14,8 +14,7 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
-
-from validate_dataset.check import DatasetRequest, validate_dataset
+from dataset_gate import DatasetRequest, validate_dataset
 
 logger = Logger()
 DATA_BUCKET = os.environ["DATA_BUCKET"]

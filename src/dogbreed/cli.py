@@ -14,9 +14,11 @@ COMMAND_MODULES: tuple[str, ...] = (
     "dogbreed.commands.cost",
     "dogbreed.commands.data",
     "dogbreed.commands.demo",
+    "dogbreed.commands.deploy",
     "dogbreed.commands.local",
     "dogbreed.commands.predict",
     "dogbreed.commands.serve",
+    "dogbreed.commands.teardown",
     "dogbreed.commands.train",
 )
 

@@ -1,22 +1,32 @@
 """The whole product on the local cloud, on tiny settings: `dogbreed local demo` deploys
 template.yaml, uploads a synthetic dataset (manifest.json last), the real state machine tunes,
 gates, deploys and registers auto scaling, then images go through incoming/ and the HTTP API.
-Every assertion reads the stores (Step Functions, SageMaker, application-autoscaling, S3, DynamoDB).
+Every assertion reads the stores (Step Functions, SageMaker, application-autoscaling, S3, DynamoDB);
+SageMaker is read through its own API at AWS_ENDPOINT_URL, with boto3 and (where installed) the AWS CLI.
+Every AWS call each role of the stack made in the run is evaluated against template.yaml's policies
+(`dogbreed local iam-report`): a denied call fails, and so does a granted permission no call used
+that docs/security.md does not justify.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
 
-import boto3
 import pytest
 
-from dogbreed.commands.local import sagemaker_call, stop_cloud
+from dogbreed.aws.iam.report import IamReport, render
 from dogbreed.local.cloud.demo import run_demo
+from dogbreed.local.cloud.lifecycle import stop_cloud
 from dogbreed.local.cloud.state import CloudState
+from dogbreed.local.iam.collect import local_iam_report
 from dogbreed.loopback import free_port
+from tests.support.local_cloud import aws_sagemaker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -32,9 +42,12 @@ TINY = [
 ]
 
 
-def test_the_pipeline_trains_deploys_scales_and_serves(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """`dogbreed local demo` run once on a fresh cloud; the cloud stays up for the module's tests."""
+    root = tmp_path_factory.mktemp("e2e")
     args = argparse.Namespace(
-        state_dir=tmp_path / "cloud",
+        state_dir=root / "cloud",
         port=free_port(),
         api_port=free_port(),
         classes=3,
@@ -42,56 +55,173 @@ def test_the_pipeline_trains_deploys_scales_and_serves(tmp_path: Path) -> None:
         size=48,
         timeout=420.0,
         parameter_overrides=TINY,
-        json_summary=tmp_path / "summary.json",
+        json_summary=root / "summary.json",
     )
     try:
         code = run_demo(args)
         state = CloudState.read(args.state_dir)
         assert state is not None
         summary = json.loads(args.json_summary.read_text()) if args.json_summary.exists() else {}
-        session = boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
-        )
-        sfn = session.client("stepfunctions", endpoint_url=state.aws_url)
-        s3 = session.client("s3", endpoint_url=state.aws_url)
-        dynamodb = session.client("dynamodb", endpoint_url=state.aws_url)
-        autoscaling = session.client("application-autoscaling", endpoint_url=state.aws_url)
-        outputs = state.outputs
-
-        executions = sfn.list_executions(stateMachineArn=outputs["TrainingPipelineArn"])["executions"]
-        assert [item["status"] for item in executions] == ["SUCCEEDED"], executions
-        output = json.loads(sfn.describe_execution(executionArn=executions[0]["executionArn"])["output"])
-        assert output["outcome"] == "deployed"
-
-        endpoint = sagemaker_call(state, "describe_endpoint", EndpointName=outputs["EndpointName"])
-        assert endpoint["EndpointStatus"] == "InService"
-        policies = autoscaling.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]
-        assert any(
-            p["ResourceId"] == f"endpoint/{outputs['EndpointName']}/variant/AllTraffic" for p in policies
-        )
-        pointer = dynamodb.get_item(
-            TableName=outputs["ModelsTableName"], Key={"model_version": {"S": "DEPLOYED"}}
-        )
-        assert pointer["Item"]["deployed_version"]["S"] == output["model_version"]
-
-        bucket = outputs["InferenceBucketName"]
-        incoming = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="incoming/")["Contents"]]
-        assert len(incoming) == 4
-        for key in incoming:
-            relative = key.removeprefix("incoming/")
-            if key.endswith("not-a-dog.jpg"):
-                rejection = json.loads(
-                    s3.get_object(Bucket=bucket, Key=f"rejected/{relative}.json")["Body"].read()
-                )
-                assert rejection["reason"]["code"]
-                continue
-            result = json.loads(s3.get_object(Bucket=bucket, Key=f"results/{relative}.json")["Body"].read())
-            item = dynamodb.get_item(
-                TableName=outputs["PredictionsTableName"],
-                Key={"prediction_id": {"S": result["prediction_id"]}},
-            )
-            assert "Item" in item
-        assert summary.get("api_responses") and all(r["status"] == 201 for r in summary["api_responses"])
-        assert code == 0
+        yield {"code": code, "state": state, "summary": summary, "state_dir": args.state_dir}
     finally:
         stop_cloud(args.state_dir)
+
+
+def test_the_pipeline_trains_deploys_scales_and_serves(demo: dict[str, Any]) -> None:
+    code, state, summary = demo["code"], demo["state"], demo["summary"]
+    sfn = state.client("stepfunctions")
+    s3 = state.client("s3")
+    dynamodb = state.client("dynamodb")
+    autoscaling = state.client("application-autoscaling")
+    outputs = state.outputs
+
+    executions = sfn.list_executions(stateMachineArn=outputs["TrainingPipelineArn"])["executions"]
+    assert [item["status"] for item in executions] == ["SUCCEEDED"], executions
+    output = json.loads(sfn.describe_execution(executionArn=executions[0]["executionArn"])["output"])
+    assert output["outcome"] == "deployed"
+
+    endpoint = state.client("sagemaker").describe_endpoint(EndpointName=outputs["EndpointName"])
+    assert endpoint["EndpointStatus"] == "InService"
+    policies = autoscaling.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]
+    assert any(p["ResourceId"] == f"endpoint/{outputs['EndpointName']}/variant/AllTraffic" for p in policies)
+    # ... what serves is the registry's approved package, and the run is recorded
+    sagemaker = state.client("sagemaker")
+    config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
+    model = sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
+    assert model["PrimaryContainer"]["ModelPackageName"] == output["model_package"]
+    package = sagemaker.describe_model_package(ModelPackageName=output["model_package"])
+    assert package["ModelApprovalStatus"] == "Approved"
+    assert package["CustomerMetadataProperties"]["dataset_id"] == output["dataset_id"]
+    run = dynamodb.get_item(TableName=outputs["RunsTableName"], Key={"run_id": {"S": output["run_id"]}})
+    assert run["Item"]["status"]["S"] == "deployed"
+    tags = sagemaker.list_tags(ResourceArn=endpoint["EndpointArn"])["Tags"]
+    assert {"Key": "dogbreed:stack", "Value": state.stack_name} in tags
+
+    bucket = outputs["InferenceBucketName"]
+    incoming = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="incoming/")["Contents"]]
+    assert len(incoming) == 4
+    for key in incoming:
+        relative = key.removeprefix("incoming/")
+        if key.endswith("not-a-dog.jpg"):
+            rejection = json.loads(
+                s3.get_object(Bucket=bucket, Key=f"rejected/{relative}.json")["Body"].read()
+            )
+            assert rejection["reason"]["code"] == "not_an_image"
+            continue
+        result = json.loads(s3.get_object(Bucket=bucket, Key=f"results/{relative}.json")["Body"].read())
+        item = dynamodb.get_item(
+            TableName=outputs["PredictionsTableName"],
+            Key={"prediction_id": {"S": result["prediction_id"]}},
+        )
+        assert "Item" in item
+    assert summary.get("api_responses") and all(r["status"] == 201 for r in summary["api_responses"])
+    assert code == 0
+
+
+def test_the_deployed_model_is_its_trials_or_within_the_tolerance_of_it(demo: dict[str, Any]) -> None:
+    output = demo["summary"]["execution_output"]
+    if output["source"] == "final":
+        assert output["test_acc"] >= output["trial_test_acc"] - 0.02  # FinalModelTolerance's default
+    else:  # the trial's artifact was deployed, and the run says why
+        assert output["source"] == "trial" and output["source_reason"]
+
+
+def test_boto3_sees_the_pipelines_tuning_job_training_jobs_and_endpoint(demo: dict[str, Any]) -> None:
+    sagemaker = demo["state"].client("sagemaker")
+
+    [tuning] = sagemaker.list_hyper_parameter_tuning_jobs()["HyperParameterTuningJobSummaries"]
+    trials = sagemaker.list_training_jobs_for_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=tuning["HyperParameterTuningJobName"]
+    )["TrainingJobSummaries"]
+    jobs = sagemaker.list_training_jobs(MaxResults=100)["TrainingJobSummaries"]
+    endpoints = sagemaker.list_endpoints(StatusEquals="InService")["Endpoints"]
+
+    assert tuning["HyperParameterTuningJobStatus"] == "Completed"
+    assert trials and {t["TrainingJobName"] for t in trials} <= {j["TrainingJobName"] for j in jobs}
+    assert all(job["TrainingJobStatus"] == "Completed" for job in jobs)
+    assert [e["EndpointName"] for e in endpoints] == [demo["state"].outputs["EndpointName"]]
+
+
+def test_the_aws_cli_sees_the_pipelines_training_jobs_and_endpoint(demo: dict[str, Any]) -> None:
+    state: CloudState = demo["state"]
+    env = {**os.environ, **state.environment()}
+
+    jobs = aws_sagemaker(env, "list-training-jobs")["TrainingJobSummaries"]
+    endpoint = aws_sagemaker(env, "describe-endpoint", "--endpoint-name", state.outputs["EndpointName"])
+
+    assert jobs and all(job["TrainingJobStatus"] == "Completed" for job in jobs)
+    assert endpoint["EndpointStatus"] == "InService"
+
+
+@pytest.fixture(scope="module")
+def iam_report(demo: dict[str, Any]) -> IamReport:
+    """Every call every role of the stack made in the demo, evaluated against template.yaml's policies."""
+    report = local_iam_report(demo["state"])
+    print("\n" + render(report))  # the IAM report of the run (pytest -s shows it)
+    return report
+
+
+def test_every_call_of_every_role_is_allowed_by_the_templates_policies(iam_report: IamReport) -> None:
+    recorded = {
+        item.principal.logical_id
+        for item in iam_report.principals
+        if any(origin == "recorded" for _action, _resource, origin in item.calls)
+    }
+    from_histories = {
+        item.principal.logical_id
+        for item in iam_report.principals
+        if any(origin == "execution history" for _action, _resource, origin in item.calls)
+    }
+
+    assert not iam_report.unjudged, [f"{c.role_arn}: {c.service} {c.operation}" for c in iam_report.unjudged]
+    assert not iam_report.unattributed, sorted({call.role_arn for call in iam_report.unattributed})
+    denied = [
+        f"{call.role_arn.rsplit('/', 1)[-1]}: {decision.request} ({decision.reason}; {call.service} "
+        f"{call.operation}, {call.origin})"
+        for call, decision in iam_report.denied
+    ]
+    assert not denied, "the template's policies deny:\n" + "\n".join(denied)
+    # the recorder saw the functions and SageMaker (acting with the execution role), and the state
+    # machine's role is read from its executions
+    assert {"PredictApiFunctionRole", "PredictS3FunctionRole", "SageMakerExecutionRole"} <= recorded
+    assert "TrainingPipelineRole" in from_histories
+
+
+def test_every_permission_no_call_used_is_justified_in_security_md(iam_report: IamReport) -> None:
+    unjustified = [f"{role}: {grant}" for role, grant in iam_report.unjustified]
+
+    assert not unjustified, "granted, never used, not justified in docs/security.md:\n" + "\n".join(
+        unjustified
+    )
+
+
+# Last in the module: it removes what the tests above read.
+def test_teardown_after_the_demo_leaves_nothing_of_the_stack(demo: dict[str, Any]) -> None:
+    state: CloudState = demo["state"]
+    outputs, stack = state.outputs, state.stack_name
+    s3, dynamodb, sagemaker = state.client("s3"), state.client("dynamodb"), state.client("sagemaker")
+    tagged = {"Key": "dogbreed:stack", "Value": stack}
+    assert sagemaker.list_models()["Models"], "the demo deployed nothing to tear down"
+
+    teardown = ["teardown", "--local", "--yes", "--state-dir", str(demo["state_dir"])]
+    done = subprocess.run(
+        [sys.executable, "-m", "dogbreed", *teardown],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert done.returncode == 0, done.stderr
+    buckets = {bucket["Name"] for bucket in s3.list_buckets()["Buckets"]}
+    assert not {outputs["DataBucketName"], outputs["InferenceBucketName"]} & buckets
+    tables = set(dynamodb.list_tables()["TableNames"])
+    assert not {outputs["PredictionsTableName"], outputs["RunsTableName"]} & tables
+    # counted with SageMaker's own listings: nothing of the stack is left
+    assert sagemaker.list_endpoints()["Endpoints"] == []
+    for listing, key, arn in (
+        (sagemaker.list_endpoint_configs, "EndpointConfigs", "EndpointConfigArn"),
+        (sagemaker.list_models, "Models", "ModelArn"),
+    ):
+        items = [item[arn] for item in listing()[key]]
+        left = [item for item in items if tagged in sagemaker.list_tags(ResourceArn=item)["Tags"]]
+        assert left == [], left

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import logging
 import tarfile
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,6 +16,8 @@ from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
 from dogbreed.loopback import pid_alive
+from tests.support.credentials import FAKE_CREDENTIALS
+from tests.support.waiting import wait_for
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
@@ -46,8 +47,8 @@ def client_factory(url: str) -> Callable[[str], Any]:
                 service,
                 endpoint_url=url,
                 region_name=REGION,
-                aws_access_key_id="testing",
-                aws_secret_access_key="testing",
+                aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
                 config=config,
             )
         return cache[service]
@@ -71,6 +72,14 @@ def upload_sourcedir(s3: Any, source: Path, bucket: str, key: str) -> str:
                 continue
             tar.add(path, arcname=path.relative_to(source).as_posix(), recursive=False)
     s3.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
+    return f"s3://{bucket}/{key}"
+
+
+def upload_training_code(s3: Any, bucket: str, key: str) -> str:
+    """The real training code package (training_job/ plus the shared packages), as the deploy builds it."""
+    from dogbreed.packaging import source_tarball
+
+    s3.put_object(Bucket=bucket, Key=key, Body=source_tarball().data)
     return f"s3://{bucket}/{key}"
 
 
@@ -122,18 +131,6 @@ def training_request(
     if checkpoint_uri:
         request["CheckpointConfig"] = {"S3Uri": checkpoint_uri}
     return request
-
-
-def wait_for(
-    predicate: Callable[[], Any], timeout: float, interval: float = 0.2, what: str = "condition"
-) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def assert_no_process_left(pids: list[int]) -> None:

@@ -1,15 +1,16 @@
-"""Deploying template.yaml into the local cloud and routing its events (moto in-process, no servers).
+"""Deploying template.yaml into the local cloud and routing its events (moto in-process, no servers;
+the failing function runs in a Lambda runtime worker).
 
 - the stack comes from the template: a changed template changes the deployed rules and state machine;
 - S3 "Object Created" events reach the template's targets through moto's EventBridge pattern matching;
-- a Lambda target that keeps failing is retried EventInvokeConfig.MaximumRetryAttempts times, then the
-  event lands in the function's OnFailure queue.
+- a Lambda target that keeps failing is retried EventInvokeConfig.MaximumRetryAttempts times, then
+  Lambda's invocation record of the event lands in the function's OnFailure queue.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,8 @@ from dogbreed import TEMPLATE_PATH
 from dogbreed.local import moto_shim
 from dogbreed.local.cloud.events import EventRouter
 from dogbreed.local.cloud.stack import deploy, load_stack
+from dogbreed.local.lambda_runtime.destinations import AwsDestinations
+from dogbreed.local.lambda_runtime.runtime import LambdaRuntime
 
 
 @pytest.fixture
@@ -49,60 +52,76 @@ def test_a_changed_template_changes_the_local_cloud(session: Any, tmp_path: Path
 
     changed = tmp_path / "template.yaml"
     changed.write_text(
-        TEMPLATE_PATH.read_text().replace("key: [{prefix: incoming/}]", "key: [{prefix: uploads/}]")
+        TEMPLATE_PATH.read_text()
+        .replace("key: [{prefix: incoming/}]", "key: [{prefix: uploads/}]")
+        .replace("ENDPOINT_NAME: !Ref AWS::StackName", "ENDPOINT_NAME: other-endpoint")
     )
-    second = deploy(session, load_stack({"EndpointName": "other-endpoint"}, path=changed))
+    second = deploy(session, load_stack({"AccuracyThreshold": "0.93"}, path=changed))
 
     assert _rule_pattern(session, rule)["detail"]["object"]["key"] == [{"prefix": "uploads/"}]
     assert "TrainingPipeline" in second.updated and not second.created
     definition = session.client("stepfunctions").describe_state_machine(
         stateMachineArn=second.state_machine_arns["TrainingPipeline"]
     )["definition"]
-    assert "other-endpoint" in definition and "${" not in definition
+    assert "$number('0.93')" in definition and "${" not in definition
     assert second.function("PredictS3Function").environment["ENDPOINT_NAME"] == "other-endpoint"
 
 
-def test_a_failing_lambda_target_is_retried_then_dead_lettered(session: Any, tmp_path: Path) -> None:
+def test_a_failing_lambda_target_is_retried_then_its_record_reaches_the_on_failure_queue(
+    session: Any, tmp_path: Path
+) -> None:
+    # Given the S3-drop function (EventInvokeConfig: 2 retries, OnFailure queue) with a handler that fails
     deployment = deploy(session, load_stack())
     route = next(route for route in deployment.routes if route.target_kind == "lambda")
-    assert route.async_retries == 2 and route.on_failure_queue_url
+    function = deployment.function("PredictS3Function")
+    config = function.event_invoke_config
+    assert config.maximum_retry_attempts == 2 and config.on_failure
     (tmp_path / "failing_handler.py").write_text(
-        "CALLS = []\n\n\ndef handler(event, context):\n"
-        "    CALLS.append(event['id'])\n"
+        "import json\nfrom pathlib import Path\n\n\ndef handler(event, context):\n"
+        f"    with Path({str(tmp_path / 'calls')!r}).open('a') as calls:\n"
+        "        calls.write(event['id'] + '\\n')\n"
         "    raise RuntimeError('endpoint down')\n"
     )
-    failing = moto_shim.LambdaFunction(
-        name=route.target, code_dir=tmp_path, handler="failing_handler.handler", environment={}
+    failing = dataclasses.replace(
+        function, code_dir=tmp_path, handler="failing_handler.handler", environment={}
     )
-    deployment.functions["PredictS3Function"] = failing
-    router = EventRouter(session, retry_delay_seconds=0.01)
-    router.configure(deployment)
-    s3 = session.client("s3")
-    bucket = deployment.physical_names["InferenceBucket"]
+    with LambdaRuntime(destinations=AwsDestinations(session), async_backoff_scale=0.0001) as lambdas:
+        lambdas.configure([failing])
+        router = EventRouter(session, lambdas=lambdas, retry_delay_seconds=0.01)
+        router.configure(deployment)
+        bucket = deployment.physical_names["InferenceBucket"]
 
-    s3.put_object(Bucket=bucket, Key="incoming/dog.jpg", Body=b"...")
-    assert router.poll_once(route) == 1
+        # When an image is dropped
+        session.client("s3").put_object(Bucket=bucket, Key="incoming/dog.jpg", Body=b"...")
+        assert router.poll_once(route) == 1
 
-    sqs = session.client("sqs")
-    deadline = time.monotonic() + 20
-    messages: list[dict[str, Any]] = []
-    while not messages and time.monotonic() < deadline:
-        messages = sqs.receive_message(QueueUrl=route.on_failure_queue_url, WaitTimeSeconds=1).get(
-            "Messages", []
-        )
+        # Then, after the first attempt and 2 retries, the OnFailure queue gets Lambda's record
+        sqs = session.client("sqs")
+        queue_url = sqs.get_queue_url(QueueName=config.on_failure.rsplit(":", 1)[-1])["QueueUrl"]
+        deadline = time.monotonic() + 30
+        messages: list[dict[str, Any]] = []
+        while not messages and time.monotonic() < deadline:
+            messages = sqs.receive_message(QueueUrl=queue_url, WaitTimeSeconds=1).get("Messages", [])
     assert messages, "the failed event never reached the OnFailure queue"
-    event = json.loads(messages[0]["Body"])
+    record = json.loads(messages[0]["Body"])
+    event = record["requestPayload"]
     assert event["detail"]["object"]["key"] == "incoming/dog.jpg"
-    calls = sys.modules["failing_handler"].CALLS
-    assert calls == [event["id"], event["id"], event["id"]]  # the first attempt and 2 retries
-    assert router.deliveries[-1].outcome == "failed-to-dlq"
+    assert (record["requestContext"]["condition"], record["requestContext"]["approximateInvokeCount"]) == (
+        "RetriesExhausted",
+        3,
+    )
+    assert record["responsePayload"]["errorType"] == "RuntimeError"
+    assert (tmp_path / "calls").read_text().split() == [event["id"]] * 3
+    assert router.deliveries[-1].outcome == "delivered"  # EventBridge handed it to Lambda
 
 
 def test_a_manifest_upload_starts_the_pipeline_and_other_keys_do_not(session: Any) -> None:
     deployment = deploy(session, load_stack())
     route = next(route for route in deployment.routes if route.target_kind == "states")
-    router = EventRouter(session)
+    lambdas = LambdaRuntime()  # no function: the state machine target needs none
+    router = EventRouter(session, lambdas=lambdas)
     router.configure(deployment)
+    lambdas.close()
     s3 = session.client("s3")
     bucket = deployment.physical_names["DataBucket"]
 

@@ -1,55 +1,47 @@
-"""The local cloud from a user's side: `dogbreed local up`, the printed exports, boto3 against them.
+"""The local cloud from a user's side: the printed exports, boto3 and the AWS CLI against them.
 
-Given a local cloud deployed from template.yaml and a tiny model deployed on its local SageMaker
-backend as the template's endpoint, images dropped under incoming/ end as results/ (and a
-Predictions item) or rejected/, and the local HTTP API answers POST/GET /predictions.
+Given the session's local cloud (template.yaml deployed, the tiny model serving as the stack's endpoint,
+tests/support/fixtures.py; deployed through SageMaker's own API), images dropped under incoming/ end as
+results/ (and a Predictions item) or rejected/, the local HTTP API answers POST/GET /predictions, and
+boto3 and the AWS CLI see the endpoint, its tags and SageMaker's errors at AWS_ENDPOINT_URL alone.
+The loopback-URL hook (`dogbreed local up` without `--no-loopback-urls`) is exercised by the demo
+(tests/e2e); this cloud keeps the product's URL policy.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
-import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import httpx
-import numpy as np
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
 
-from dogbreed.commands.local import cloud_status, sagemaker_call
-from dogbreed.local.cloud.state import CloudState
-
-from .local_cloud_support import local_cloud, pack_model, session_from_exports, wait_for
+from dogbreed.bench.tiny_model import TINY_CLASSES, solid_color_jpeg
+from tests.support.aws_cli import aws_cli
+from tests.support.local_cloud import CloudWorld, aws_sagemaker, local_cli
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
-IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.6-cpu-py312"
+TAGS = [{"Key": "dogbreed:stack", "Value": "dogbreed-local"}, {"Key": "dogbreed:test", "Value": "inference"}]
 
 
-def _jpeg(class_index: int, seed: int = 0) -> bytes:
-    """The tiny model's learnable signal: the dominant colour channel is the class."""
-    import io
-
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    image = rng.integers(0, 90, size=(48, 48, 3))
-    image[..., class_index] += 150
-    buffer = io.BytesIO()
-    Image.fromarray(image.clip(0, 255).astype(np.uint8)).save(buffer, format="JPEG")
-    return buffer.getvalue()
-
-
-def _exports(state_dir: Path) -> dict[str, str]:
+@pytest.fixture(scope="module")
+def exports(cloud_world: CloudWorld) -> dict[str, str]:
     """What `eval "$(dogbreed local env)"` puts in a shell, parsed from the real command's output."""
     output = subprocess.run(
-        [sys.executable, "-m", "dogbreed", "local", "env", "--state-dir", str(state_dir)],
+        [sys.executable, "-m", "dogbreed", "local", "env", "--state-dir", str(cloud_world.state_dir)],
         check=True,
         capture_output=True,
         text=True,
+        timeout=60,
     ).stdout
     env = {}
     for line in output.splitlines():
@@ -59,192 +51,216 @@ def _exports(state_dir: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="module")
-def cloud(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    state_dir = tmp_path_factory.mktemp("local-cloud")
-    with local_cloud(state_dir) as state:
-        env = _exports(state_dir)
-        session, _ = session_from_exports(env)
-        s3 = session.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"])
-        # Given: a tiny model deployed as the stack's endpoint through the local SageMaker backend.
-        s3.put_object(
-            Bucket=env["DOGBREED_DATA_BUCKET"],
-            Key="models/tiny/model.tar.gz",
-            Body=pack_model(tiny_model_dir),
-        )
-        sagemaker_call(
-            state,
-            "create_model",
-            ModelName="dogbreed-tiny",
-            PrimaryContainer={
-                "Image": IMAGE,
-                "ModelDataUrl": f"s3://{env['DOGBREED_DATA_BUCKET']}/models/tiny/model.tar.gz",
-            },
-            ExecutionRoleArn="arn:aws:iam::123456789012:role/sagemaker",
-        )
-        sagemaker_call(
-            state,
-            "create_endpoint_config",
-            EndpointConfigName="dogbreed-tiny",
-            ProductionVariants=[
-                {
-                    "VariantName": "AllTraffic",
-                    "ModelName": "dogbreed-tiny",
-                    "InitialInstanceCount": 1,
-                    "InstanceType": "ml.m5.large",
-                }
-            ],
-        )
-        sagemaker_call(
-            state,
-            "create_endpoint",
-            EndpointName=env["DOGBREED_ENDPOINT_NAME"],
-            EndpointConfigName="dogbreed-tiny",
-        )
-        wait_for(
-            lambda: (
-                sagemaker_call(state, "describe_endpoint", EndpointName=env["DOGBREED_ENDPOINT_NAME"])[
-                    "EndpointStatus"
-                ]
-                == "InService"
-            ),
-            timeout=180,
-            what="the endpoint to be InService",
-        )
-        yield {"state": state, "state_dir": state_dir, "env": env, "session": session}
-
-
-def _result(s3: Any, bucket: str, key: str) -> dict[str, Any]:
-    body = wait_for(
-        lambda: _get(s3, bucket, key),
-        timeout=90,
-        what=f"s3://{bucket}/{key}",
+def client(exports: dict[str, str], service: str, **config: Any) -> Any:
+    """A boto3 client configured only from the exports (as a user's shell would be), without retries."""
+    session = boto3.session.Session(
+        aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"],
+        region_name=exports["AWS_DEFAULT_REGION"],
     )
-    result: dict[str, Any] = json.loads(body)
-    return result
+    no_retries = Config(retries={"max_attempts": 1}, **config)
+    return session.client(service, endpoint_url=exports["AWS_ENDPOINT_URL"], config=no_retries)
 
 
-def _get(s3: Any, bucket: str, key: str) -> bytes | None:
-    try:
-        body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except s3.exceptions.NoSuchKey:
-        return None
-    return body
+def stored_json(s3: Any, bucket: str, key: str) -> dict[str, Any]:
+    def body() -> bytes | None:
+        try:
+            return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except s3.exceptions.NoSuchKey:
+            return None
+
+    document: dict[str, Any] = json.loads(wait_for(body, timeout=90, what=f"s3://{bucket}/{key}"))
+    return document
 
 
-def test_exports_point_boto3_at_the_stack(cloud: dict[str, Any]) -> None:
-    env = cloud["env"]
-    s3 = cloud["session"].client("s3", endpoint_url=env["AWS_ENDPOINT_URL"])
-    buckets = {bucket["Name"] for bucket in s3.list_buckets()["Buckets"]}
-    assert {env["DOGBREED_DATA_BUCKET"], env["DOGBREED_INFERENCE_BUCKET"]} <= buckets
-    dynamodb = cloud["session"].client("dynamodb", endpoint_url=env["AWS_ENDPOINT_URL"])
-    assert env["DOGBREED_PREDICTIONS_TABLE"] in dynamodb.list_tables()["TableNames"]
+def test_exports_point_boto3_at_the_stack(exports: dict[str, str]) -> None:
+    buckets = {bucket["Name"] for bucket in client(exports, "s3").list_buckets()["Buckets"]}
+    assert {exports["DOGBREED_DATA_BUCKET"], exports["DOGBREED_INFERENCE_BUCKET"]} <= buckets
+    tables = client(exports, "dynamodb").list_tables()["TableNames"]
+    assert exports["DOGBREED_PREDICTIONS_TABLE"] in tables
 
 
-def test_an_image_uploaded_to_incoming_is_classified_into_s3_and_dynamodb(cloud: dict[str, Any]) -> None:
-    env = cloud["env"]
-    s3 = cloud["session"].client("s3", endpoint_url=env["AWS_ENDPOINT_URL"])
-    bucket = env["DOGBREED_INFERENCE_BUCKET"]
+def test_an_image_uploaded_to_incoming_is_classified_into_s3_and_dynamodb(exports: dict[str, str]) -> None:
+    s3, bucket = client(exports, "s3"), exports["DOGBREED_INFERENCE_BUCKET"]
     # When: an image lands under incoming/ (as `aws s3 cp dog.jpg s3://.../incoming/` would do).
-    s3.put_object(Bucket=bucket, Key="incoming/test/blue.jpg", Body=_jpeg(2), ContentType="image/jpeg")
-    # Then: its result is in S3 and in the Predictions table.
-    result = _result(s3, bucket, "results/test/blue.jpg.json")
-    assert result["predictions"][0]["breed"] == "Blue_heeler"
-    dynamodb = cloud["session"].client("dynamodb", endpoint_url=env["AWS_ENDPOINT_URL"])
-    item = dynamodb.get_item(
-        TableName=env["DOGBREED_PREDICTIONS_TABLE"], Key={"prediction_id": {"S": result["prediction_id"]}}
+    s3.put_object(
+        Bucket=bucket, Key="incoming/test/blue.jpg", Body=solid_color_jpeg(2), ContentType="image/jpeg"
     )
-    assert "Item" in item
+    # Then: its result is in S3 and the same prediction is in the Predictions table.
+    result = stored_json(s3, bucket, "results/test/blue.jpg.json")
+    assert result["predictions"][0]["breed"] == TINY_CLASSES[2]
+    item = client(exports, "dynamodb").get_item(
+        TableName=exports["DOGBREED_PREDICTIONS_TABLE"], Key={"prediction_id": {"S": result["prediction_id"]}}
+    )["Item"]
+    assert item["result_key"]["S"] == "results/test/blue.jpg.json"
+    assert item["input_ref"]["S"] == f"s3://{bucket}/incoming/test/blue.jpg"
 
 
-def test_a_bad_file_in_incoming_is_recorded_as_rejected(cloud: dict[str, Any]) -> None:
-    env = cloud["env"]
-    s3 = cloud["session"].client("s3", endpoint_url=env["AWS_ENDPOINT_URL"])
-    bucket = env["DOGBREED_INFERENCE_BUCKET"]
+def test_a_bad_file_in_incoming_is_recorded_as_rejected(exports: dict[str, str]) -> None:
+    s3, bucket = client(exports, "s3"), exports["DOGBREED_INFERENCE_BUCKET"]
     s3.put_object(Bucket=bucket, Key="incoming/test/notes.jpg", Body=b"not an image")
-    rejection = _result(s3, bucket, "rejected/test/notes.jpg.json")
+    rejection = stored_json(s3, bucket, "rejected/test/notes.jpg.json")
     assert rejection["source_key"] == "incoming/test/notes.jpg"
-    assert rejection["reason"]["code"]
+    assert rejection["reason"]["code"] == "not_an_image"
 
 
-def test_the_local_http_api_classifies_binary_and_base64_bodies(cloud: dict[str, Any]) -> None:
-    import base64
-
-    api = cloud["env"]["DOGBREED_API_URL"]
+def test_the_local_http_api_classifies_binary_and_base64_bodies(exports: dict[str, str]) -> None:
+    api = exports["DOGBREED_API_URL"]
     binary = httpx.post(
-        f"{api}/predictions", content=_jpeg(0), headers={"Content-Type": "image/jpeg"}, timeout=60
+        f"{api}/predictions", content=solid_color_jpeg(0), headers={"Content-Type": "image/jpeg"}, timeout=60
     )
     assert binary.status_code == 201, binary.text
-    assert binary.json()["predictions"][0]["breed"] == "Red_setter"
+    assert binary.json()["predictions"][0]["breed"] == TINY_CLASSES[0]
     encoded = httpx.post(
-        f"{api}/predictions?top_k=2", json={"image": base64.b64encode(_jpeg(1)).decode()}, timeout=60
+        f"{api}/predictions?top_k=2",
+        json={"image": base64.b64encode(solid_color_jpeg(1)).decode()},
+        timeout=60,
     )
     assert encoded.status_code == 201, encoded.text
     body = encoded.json()
+    assert [p["breed"] for p in body["predictions"]][:1] == [TINY_CLASSES[1]]
     assert len(body["predictions"]) == 2
     fetched = httpx.get(f"{api}/predictions/{body['prediction_id']}", timeout=30)
     assert fetched.status_code == 200
     assert fetched.json()["prediction_id"] == body["prediction_id"]
 
 
-def test_the_local_http_api_answers_like_api_gateway_for_unknown_routes_and_bad_input(
-    cloud: dict[str, Any],
-) -> None:
-    api = cloud["env"]["DOGBREED_API_URL"]
-    assert httpx.get(f"{api}/nowhere", timeout=10).status_code == 403
-    bad = httpx.post(
-        f"{api}/predictions", content=b"garbage", headers={"Content-Type": "image/jpeg"}, timeout=30
+def test_an_unknown_route_gets_the_templates_gateway_response(exports: dict[str, str]) -> None:
+    """template.yaml maps API Gateway's MISSING_AUTHENTICATION_TOKEN to 404 in the API's envelope."""
+    response = httpx.get(f"{exports['DOGBREED_API_URL']}/nowhere", timeout=10)
+    assert (response.status_code, response.json()) == (
+        404,
+        {"error": {"code": "route_not_found", "message": "No route matches this method and path."}},
     )
-    assert 400 <= bad.status_code < 500
-    assert "error" in bad.json()
 
 
-def test_up_is_idempotent_and_status_lists_the_stack(cloud: dict[str, Any]) -> None:
-    again = subprocess.run(
-        [sys.executable, "-m", "dogbreed", "local", "up", "--state-dir", str(cloud["state_dir"])],
-        capture_output=True,
-        text=True,
-        timeout=60,
+def test_a_body_that_is_not_an_image_is_415_in_the_apis_error_envelope(exports: dict[str, str]) -> None:
+    response = httpx.post(
+        f"{exports['DOGBREED_API_URL']}/predictions",
+        content=b"garbage",
+        headers={"Content-Type": "image/jpeg"},
+        timeout=30,
     )
-    assert again.returncode == 0
+    assert response.status_code == 415, response.text
+    error = response.json()["error"]
+    assert error["code"] == "not_an_image"
+    assert error["message"]
+
+
+def test_up_is_idempotent_and_status_lists_the_stack(cloud_world: CloudWorld) -> None:
+    from dogbreed.local.cloud.lifecycle import cloud_status
+
+    again = local_cli("up", "--state-dir", str(cloud_world.state_dir), timeout=60)
+    assert again.returncode == 0, again.stderr
     assert "already up" in again.stdout
-    state: CloudState = cloud["state"]
-    status = cloud_status(state)
+    status = cloud_status(cloud_world.state)
     assert "TrainingPipeline" in status["resources"]
-    assert any(endpoint for endpoint in status["sagemaker"]["endpoints"])
+    [fleet] = status["sagemaker"]["fleets"]
+    assert fleet["EndpointName"] == cloud_world.outputs["EndpointName"]
 
 
-def test_the_local_cloud_lets_url_inputs_reach_a_loopback_server(cloud: dict[str, Any]) -> None:
-    """Only through the local cloud's LOCAL_CLOUD_ALLOW_LOOPBACK_URLS function environment override."""
-    from dogbreed.local.cloud.demo import loopback_image_server
-
-    api = cloud["env"]["DOGBREED_API_URL"]
-    with loopback_image_server(_jpeg(2)) as url:
-        response = httpx.post(f"{api}/predictions", json={"url": url}, timeout=60)
-    assert response.status_code == 201, response.text
-    assert response.json()["predictions"][0]["breed"] == "Blue_heeler"
+def test_status_shows_the_endpoint_as_sagemakers_api_describes_it(cloud_world: CloudWorld) -> None:
+    shown = local_cli("status", "--state-dir", str(cloud_world.state_dir), timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    endpoint = cloud_world.outputs["EndpointName"]
+    assert f"{endpoint} InService config dogbreed-tiny | AllTraffic: 1/1 instance(s)" in shown.stdout
 
 
-@pytest.mark.skipif(shutil.which("aws") is None, reason="the AWS CLI is not installed")
 def test_the_aws_cli_with_the_exports_uploads_to_incoming_and_reads_the_result(
-    cloud: dict[str, Any], tmp_path: Path
+    exports: dict[str, str], tmp_path: Path
 ) -> None:
-    env = {**os.environ, **cloud["env"]}
+    aws = aws_cli()
+    env = {**os.environ, **exports}
     image = tmp_path / "dog.jpg"
-    image.write_bytes(_jpeg(1))
-    bucket = env["DOGBREED_INFERENCE_BUCKET"]
+    image.write_bytes(solid_color_jpeg(1))
+    bucket = exports["DOGBREED_INFERENCE_BUCKET"]
     subprocess.run(
-        ["aws", "s3", "cp", str(image), f"s3://{bucket}/incoming/cli/dog.jpg"], env=env, check=True
+        [aws, "s3", "cp", str(image), f"s3://{bucket}/incoming/cli/dog.jpg"], env=env, check=True, timeout=60
     )
 
     def result() -> str | None:
         done = subprocess.run(
-            ["aws", "s3", "cp", f"s3://{bucket}/results/cli/dog.jpg.json", "-"],
+            [aws, "s3", "cp", f"s3://{bucket}/results/cli/dog.jpg.json", "-"],
             env=env,
             capture_output=True,
             text=True,
+            timeout=60,
         )
         return done.stdout if done.returncode == 0 else None
 
     body = json.loads(wait_for(result, timeout=90, what="the CLI to read the result", interval=1.0))
-    assert body["predictions"][0]["breed"] == "Green_hound"
+    assert body["predictions"][0]["breed"] == TINY_CLASSES[1]
+
+
+# --- SageMaker's API at AWS_ENDPOINT_URL ----------------------------------------------------------
+
+
+def test_boto3_lists_and_describes_the_endpoint_and_tags_its_resources(exports: dict[str, str]) -> None:
+    sagemaker = client(exports, "sagemaker")
+    name = exports["DOGBREED_ENDPOINT_NAME"]
+
+    listed = sagemaker.list_endpoints(NameContains=name[2:8], StatusEquals="InService")["Endpoints"]
+    described = sagemaker.describe_endpoint(EndpointName=name)
+
+    assert [endpoint["EndpointName"] for endpoint in listed] == [name]
+    assert described["EndpointStatus"] == "InService"
+    assert described["ProductionVariants"][0]["CurrentInstanceCount"] == 1
+    assert sagemaker.list_endpoints(StatusEquals="Failed")["Endpoints"] == []
+    arns = [
+        described["EndpointArn"],
+        sagemaker.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])[
+            "EndpointConfigArn"
+        ],
+        sagemaker.describe_model(ModelName="dogbreed-tiny")["ModelArn"],
+    ]
+    for arn in arns:
+        sagemaker.add_tags(ResourceArn=arn, Tags=TAGS)
+    try:
+        for arn in arns:
+            assert TAGS[0] in sagemaker.list_tags(ResourceArn=arn)["Tags"]
+            assert TAGS[1] in sagemaker.list_tags(ResourceArn=arn)["Tags"]
+    finally:
+        for arn in arns:
+            sagemaker.delete_tags(ResourceArn=arn, TagKeys=[tag["Key"] for tag in TAGS])
+    assert all(sagemaker.list_tags(ResourceArn=arn)["Tags"] == [] for arn in arns)
+
+
+def test_sagemaker_errors_have_sagemakers_codes(exports: dict[str, str]) -> None:
+    sagemaker = client(exports, "sagemaker")
+    with pytest.raises(ClientError) as missing:
+        sagemaker.describe_endpoint(EndpointName="no-such-endpoint")
+    assert missing.value.response["Error"]["Code"] == "ValidationException"
+    assert "Could not find endpoint" in missing.value.response["Error"]["Message"]
+    with pytest.raises(sagemaker.exceptions.ResourceNotFound):
+        sagemaker.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="no-such-tuning-job")
+    # A request botocore did not validate is refused by the server, in SageMaker's shape.
+    unchecked = client(exports, "sagemaker", parameter_validation=False)
+    with pytest.raises(ClientError) as invalid:
+        unchecked.create_endpoint_config(EndpointConfigName="no-variants")
+    assert invalid.value.response["Error"]["Code"] == "ValidationException"
+    assert invalid.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_invoke_endpoint_works_through_aws_endpoint_url_alone(exports: dict[str, str]) -> None:
+    runtime = client(exports, "sagemaker-runtime")
+    name = exports["DOGBREED_ENDPOINT_NAME"]
+
+    answer = runtime.invoke_endpoint(EndpointName=name, ContentType="image/jpeg", Body=solid_color_jpeg(1))
+
+    assert json.loads(answer["Body"].read())["predictions"][0]["breed"] == TINY_CLASSES[1]
+    assert answer["InvokedProductionVariant"] == "AllTraffic"
+    with pytest.raises(runtime.exceptions.ValidationError):
+        runtime.invoke_endpoint(EndpointName="no-such-endpoint", ContentType="image/jpeg", Body=b"x")
+    with pytest.raises(runtime.exceptions.ModelError):
+        runtime.invoke_endpoint(EndpointName=name, ContentType="image/jpeg", Body=b"not an image")
+
+
+def test_the_aws_cli_lists_and_describes_the_endpoint(exports: dict[str, str]) -> None:
+    env = {**os.environ, **exports}
+    name = env["DOGBREED_ENDPOINT_NAME"]
+
+    assert [e["EndpointName"] for e in aws_sagemaker(env, "list-endpoints")["Endpoints"]] == [name]
+    assert aws_sagemaker(env, "describe-endpoint", "--endpoint-name", name)["EndpointStatus"] == "InService"
+    with pytest.raises(subprocess.CalledProcessError) as missing:
+        aws_sagemaker(env, "describe-endpoint", "--endpoint-name", "no-such-endpoint")
+    assert "(ValidationException)" in missing.value.stderr

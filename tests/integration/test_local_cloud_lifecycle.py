@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from dogbreed.local.cloud.state import CloudState
 from dogbreed.loopback import free_port, pid_alive, port_listening
+from tests.support.local_cloud import local_cli as _cli
 
 pytestmark = pytest.mark.slow
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "dogbreed", "local", *args], capture_output=True, text=True, timeout=240
-    )
 
 
 def test_down_leaves_no_process_and_no_listening_port(tmp_path: Path) -> None:
@@ -38,6 +31,36 @@ def test_down_leaves_no_process_and_no_listening_port(tmp_path: Path) -> None:
     assert not any(port_listening(port) for port in ports)
     assert CloudState.read(tmp_path) is None
     assert "not running" in _cli("down", "--state-dir", str(tmp_path)).stdout
+
+
+def test_down_stops_the_lambda_workers(tmp_path: Path) -> None:
+    # Given a running cloud in which a function has run (so it has a warm worker process)
+    from botocore.config import Config
+
+    from dogbreed.local.cloud.lifecycle import cloud_status
+    from dogbreed.local.cloud.state import local_session
+
+    up = _cli("up", "--state-dir", str(tmp_path), "--port", str(free_port()), "--api-port", str(free_port()))
+    assert up.returncode == 0, up.stderr
+    state = CloudState.read(tmp_path)
+    assert state is not None
+    try:
+        function = cloud_status(state)["functions"][0]
+        client = local_session().client(
+            "lambda",
+            endpoint_url=state.aws_url,
+            config=Config(read_timeout=120, retries={"total_max_attempts": 1}),
+        )
+        client.invoke(FunctionName=function, Payload=b"{}")
+        workers = cloud_status(state)["lambda"]["functions"][function]["pids"]
+        assert workers and all(pid_alive(pid) for pid in workers)
+    finally:
+        # When the cloud goes down
+        down = _cli("down", "--state-dir", str(tmp_path))
+
+    # Then its workers are gone too
+    assert down.returncode == 0
+    assert [pid for pid in workers if pid_alive(pid)] == []
 
 
 def test_up_refuses_a_port_in_use(tmp_path: Path) -> None:

@@ -171,10 +171,10 @@ def test_endpoint_serves_predictions_through_boto3(env: dict[str, Any], endpoint
     for _ in range(3):
         _predict(runtime, endpoint)
     # Round robin: both instances served requests
-    variant = backend.status()["endpoints"][0]["Variants"][0]
+    variant = backend.status()["fleets"][0]["Variants"][0]
     assert all(instance["served"] >= 2 for instance in variant["Instances"])
     # Per-variant metrics in CloudWatch under AWS/SageMaker
-    backend.endpoints.flush_metrics()
+    backend.publish_metrics()
     cloudwatch = env["clients"]("cloudwatch")
     now = dt.datetime.now(dt.UTC)
     dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": VARIANT}]
@@ -207,14 +207,14 @@ def test_runtime_errors_use_sagemaker_shapes(env: dict[str, Any], endpoint: str)
     assert 400 <= error["OriginalStatusCode"] < 500
     assert error["OriginalMessage"]
     assert error["Error"]["Message"].startswith(f"Received client error ({error['OriginalStatusCode']})")
-    backend.endpoints.max_concurrency = 0  # every instance "busy": the endpoint is overloaded
+    backend.router.max_concurrency = 0  # every instance "busy": the endpoint is overloaded
     try:
         with pytest.raises(ClientError) as throttled:
             runtime.invoke_endpoint(EndpointName=endpoint, ContentType="image/jpeg", Body=_jpeg(0))
         assert throttled.value.response["Error"]["Code"] == "ThrottlingException"
         assert throttled.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
     finally:
-        backend.endpoints.max_concurrency = 4
+        backend.router.max_concurrency = 4
     # The in-process API raises the same errors
     with pytest.raises(ClientError) as in_process:
         backend.invoke_endpoint(EndpointName="nope", ContentType="image/jpeg", Body=b"x")
@@ -256,7 +256,7 @@ class _Stream:
 
 def test_update_endpoint_is_blue_green_without_a_failed_request(env: dict[str, Any], endpoint: str) -> None:
     backend, runtime = env["backend"], env["runtime"]
-    old_pids = [i["pid"] for i in backend.status()["endpoints"][0]["Variants"][0]["Instances"]]
+    old_pids = [i["pid"] for i in backend.status()["fleets"][0]["Variants"][0]["Instances"]]
     _config(backend, "config-v2", "model-v2", count=1)
     with _Stream(runtime, endpoint) as stream:
         time.sleep(0.5)
@@ -309,11 +309,11 @@ def test_an_endpoint_whose_model_cannot_start_fails_with_a_reason(env: dict[str,
 
 def test_a_crashed_instance_is_replaced(env: dict[str, Any], endpoint: str) -> None:
     backend, runtime = env["backend"], env["runtime"]
-    [before] = backend.status()["endpoints"][0]["Variants"][0]["Instances"]
+    [before] = backend.status()["fleets"][0]["Variants"][0]["Instances"]
     os.killpg(before["pid"], signal.SIGKILL)
 
     def replaced() -> bool:
-        instances = backend.status()["endpoints"][0]["Variants"][0]["Instances"]
+        instances = backend.status()["fleets"][0]["Variants"][0]["Instances"]
         return len(instances) == 1 and instances[0]["pid"] != before["pid"]
 
     wait_for(replaced, timeout=120, what="a replacement instance")

@@ -14,7 +14,6 @@ import pytest
 from botocore.exceptions import ClientError
 from dogbreed_job.metrics import METRIC_DEFINITIONS
 
-from dogbreed import TRAINING_JOB_DIR
 from dogbreed.data.synth import synthesize
 from dogbreed.local.sagemaker import LocalSageMaker
 from dogbreed.local.sagemaker.joblog import LOG_GROUP
@@ -24,6 +23,7 @@ from tests.integration.local_sagemaker_support import (
     moto_server,
     training_request,
     upload_sourcedir,
+    upload_training_code,
     upload_tree,
     wait_for,
 )
@@ -257,7 +257,7 @@ def test_api_errors_match_sagemaker(cloud: dict[str, Any]) -> None:
 def test_real_train_py_two_instances_run_ddp(cloud: dict[str, Any], tmp_path: Path) -> None:
     # Given the real training script and a 2-instance job
     backend, s3 = cloud["backend"], cloud["clients"]("s3")
-    sourcedir = upload_sourcedir(s3, TRAINING_JOB_DIR, BUCKET, "code/real/sourcedir.tar.gz")
+    sourcedir = upload_training_code(s3, BUCKET, "code/real/sourcedir.tar.gz")
     request = training_request(
         "real-ddp",
         sourcedir=sourcedir,

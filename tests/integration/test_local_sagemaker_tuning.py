@@ -1,5 +1,7 @@
-"""Local SageMaker tuning jobs: a real optuna search over real training jobs (the real train.py),
-2 in parallel, the best trial checked against every trial's metrics, and early stopping."""
+"""Local SageMaker tuning jobs: a real optuna search over real training jobs, 2 in parallel, the best
+trial checked against every trial's metrics, and early stopping. The search runs over a scripted trainer
+(a tiny script printing train.py's metric lines from its hyperparameters); one small tuning job runs the
+real train.py to show a real trial's metrics reach the tuner."""
 
 from __future__ import annotations
 
@@ -11,7 +13,6 @@ from typing import Any
 import pytest
 from dogbreed_job.metrics import METRIC_DEFINITIONS
 
-from dogbreed import TRAINING_JOB_DIR
 from dogbreed.data.synth import synthesize
 from dogbreed.local.sagemaker import LocalSageMaker
 from tests.integration.local_sagemaker_support import (
@@ -20,6 +21,7 @@ from tests.integration.local_sagemaker_support import (
     moto_server,
     training_request,
     upload_sourcedir,
+    upload_training_code,
     upload_tree,
 )
 
@@ -42,6 +44,32 @@ FAKE_EPOCHS = textwrap.dedent(
 )
 
 
+# A trial's val_acc is a fixed function of its hyperparameters, printed in train.py's metric line
+# format; the sleep makes two parallel trials overlap.
+SCRIPTED_TRIAL = textwrap.dedent(
+    """
+    import argparse, math, time
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--learning-rate", type=float)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--optimizer")
+    args, _ = parser.parse_known_args()
+    val_acc = 0.9 - abs(math.log10(args.learning_rate / 0.003)) / 4 - args.batch_size / 100
+    val_acc -= 0.1 if args.optimizer == "sgd" else 0.0
+    time.sleep(1.0)
+    print(f"epoch=1 train_loss=0.5 val_loss=0.5 val_acc={val_acc:.4f}")
+    print("test_acc=0.5 test_loss=0.5 test_top5=1.0")
+    """
+)
+REAL_STATIC = {
+    "backbone": '"resnet18"',
+    "no-pretrained": "true",
+    "image-size": "32",
+    "epochs": "1",
+    "workers": "0",
+}
+
+
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     root = tmp_path_factory.mktemp("local-sm-tuning")
@@ -51,13 +79,11 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         s3.create_bucket(Bucket=BUCKET)
         data = synthesize(root / "data", classes=3, per_class=6, size=32, seed=5)
         channel = upload_tree(s3, data, BUCKET, "datasets/tiny")
-        fake = root / "fake"
-        fake.mkdir()
-        (fake / "train.py").write_text(FAKE_EPOCHS)
-        sources = {
-            "real": upload_sourcedir(s3, TRAINING_JOB_DIR, BUCKET, "code/real/sourcedir.tar.gz"),
-            "fake": upload_sourcedir(s3, fake, BUCKET, "code/fake/sourcedir.tar.gz"),
-        }
+        sources = {"real": upload_training_code(s3, BUCKET, "code/real/sourcedir.tar.gz")}
+        for name, script in (("fake", FAKE_EPOCHS), ("scripted", SCRIPTED_TRIAL)):
+            (root / name).mkdir()
+            (root / name / "train.py").write_text(script)
+            sources[name] = upload_sourcedir(s3, root / name, BUCKET, f"code/{name}/sourcedir.tar.gz")
         backend = LocalSageMaker(root / "state", clients=clients, start_runtime=False, max_parallel_jobs=2)
         try:
             yield {"backend": backend, "channel": channel, "sources": sources}
@@ -98,15 +124,8 @@ def _all_trials(backend: LocalSageMaker, name: str) -> list[dict[str, Any]]:
 
 def test_bayesian_tuning_reports_the_true_best_trial(cloud: dict[str, Any]) -> None:
     backend = cloud["backend"]
-    static = {
-        "backbone": '"resnet18"',
-        "no-pretrained": "true",
-        "image-size": "32",
-        "epochs": "1",
-        "workers": "0",
-    }
     backend.create_hyper_parameter_tuning_job(
-        HyperParameterTuningJobName="tune-real",
+        HyperParameterTuningJobName="tune-bayesian",
         HyperParameterTuningJobConfig={
             "Strategy": "Bayesian",
             "RandomSeed": 7,
@@ -128,11 +147,11 @@ def test_bayesian_tuning_reports_the_true_best_trial(cloud: dict[str, Any]) -> N
             },
             "TrainingJobEarlyStoppingType": "Off",
         },
-        TrainingJobDefinition=_definition(cloud, "real", static),
+        TrainingJobDefinition=_definition(cloud, "scripted", {}),
     )
-    assert backend.tuning.wait("tune-real", timeout=600) == "Completed"
-    described = backend.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="tune-real")
-    trials = _all_trials(backend, "tune-real")
+    assert backend.tuning.wait("tune-bayesian", timeout=600) == "Completed"
+    described = backend.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="tune-bayesian")
+    trials = _all_trials(backend, "tune-bayesian")
     assert len(trials) == 4
     assert described["TrainingJobStatusCounters"]["Completed"] == 4
     assert described["ObjectiveStatusCounters"] == {"Succeeded": 4, "Pending": 0, "Failed": 0}
@@ -157,6 +176,41 @@ def test_bayesian_tuning_reports_the_true_best_trial(cloud: dict[str, Any]) -> N
     # Two trials ran at the same time
     spans = sorted((t["TrainingStartTime"], t["TrainingEndTime"]) for t in trials)
     assert any(later[0] < earlier[1] for earlier, later in itertools.pairwise(spans))
+
+
+def test_a_real_train_py_trial_reports_its_own_metrics_to_the_tuner(cloud: dict[str, Any]) -> None:
+    backend = cloud["backend"]
+    backend.create_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName="tune-real",
+        HyperParameterTuningJobConfig={
+            "Strategy": "Random",
+            "RandomSeed": 3,
+            "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "val_acc"},
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": 1, "MaxParallelTrainingJobs": 1},
+            "ParameterRanges": {
+                "ContinuousParameterRanges": [
+                    {
+                        "Name": "learning-rate",
+                        "MinValue": "0.001",
+                        "MaxValue": "0.005",
+                        "ScalingType": "Linear",
+                    }
+                ]
+            },
+            "TrainingJobEarlyStoppingType": "Off",
+        },
+        TrainingJobDefinition=_definition(cloud, "real", REAL_STATIC),
+    )
+    assert backend.tuning.wait("tune-real", timeout=600) == "Completed"
+    described = backend.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName="tune-real")
+    [trial] = _all_trials(backend, "tune-real")
+    job = backend.describe_training_job(TrainingJobName=trial["TrainingJobName"])
+    final = {m["MetricName"]: m["Value"] for m in job["FinalMetricDataList"]}
+    # train.py's own epoch and test lines, parsed by the pipeline's metric definitions
+    assert {"val_acc", "test_acc"} <= set(final)
+    assert trial["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] == final["val_acc"]
+    assert described["BestTrainingJob"]["TrainingJobName"] == trial["TrainingJobName"]
+    assert job["HyperParameters"]["learning-rate"] == trial["TunedHyperParameters"]["learning-rate"]
 
 
 def test_early_stopping_stops_clearly_losing_trials(cloud: dict[str, Any]) -> None:

@@ -105,7 +105,6 @@ def test_ec2_mode_writes_the_model_dir_and_packs_it_like_sagemaker(trained: Trai
         artifacts.METRICS_FILE,
         artifacts.ONNX_FILE,
         "code/inference.py",
-        "code/requirements.txt",
         "code/dogbreed_job/transforms.py",
         "code/request_guards/__init__.py",
         "report/training_curves.png",

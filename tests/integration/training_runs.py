@@ -1,4 +1,5 @@
-"""Run training_job/train.py as real processes, the way SageMaker, torchrun or an EC2 user would."""
+"""Run training_job/train.py as real processes, the way SageMaker, torchrun or an EC2 user would,
+and the tiny DDP worker (training_ddp_worker.py) that compares N processes with one."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import torch
 
 from dogbreed import TRAINING_JOB_DIR
 
 TRAIN_SCRIPT = TRAINING_JOB_DIR / "train.py"
+DDP_WORKER_SCRIPT = Path(__file__).with_name("training_ddp_worker.py")
 # Variables that would change where the job reads, writes or rendezvouses.
 JOB_VARIABLE_PREFIXES = (
     "SM_",
@@ -76,3 +81,41 @@ def dataset(root: Path, *, classes: int, per_class: int, size: int = 40, seed: i
     from dogbreed.data.synth import synthesize
 
     return synthesize(root, classes=classes, per_class=per_class, size=size, seed=seed)
+
+
+def run_ddp_worker(out_file: Path, *, world_size: int, timeout: float = 120) -> dict[str, Any]:
+    """Run training_ddp_worker.py on `world_size` processes (torchrun's variables, one thread
+    each) and return the state_dict rank 0 saved."""
+    from dogbreed.loopback import free_port
+
+    port = free_port()
+    python_path = os.pathsep.join(filter(None, [str(TRAINING_JOB_DIR), os.environ.get("PYTHONPATH")]))
+    processes = []
+    for rank in range(world_size):
+        launcher = (
+            {
+                "RANK": str(rank),
+                "WORLD_SIZE": str(world_size),
+                "LOCAL_RANK": str(rank),
+                "LOCAL_WORLD_SIZE": str(world_size),
+                "MASTER_ADDR": "127.0.0.1",
+                "MASTER_PORT": str(port),
+            }
+            if world_size > 1
+            else {}
+        )
+        env = clean_env(PYTHONPATH=python_path, OMP_NUM_THREADS="1", **launcher)
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, str(DDP_WORKER_SCRIPT), str(out_file)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
+    for process in processes:
+        output, _ = process.communicate(timeout=timeout)
+        assert process.returncode == 0, output[-3000:]
+    state: dict[str, Any] = torch.load(out_file, map_location="cpu", weights_only=True)
+    return state

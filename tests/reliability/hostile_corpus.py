@@ -5,12 +5,14 @@ Entry points (`Entry`) and what each payload becomes there:
 
 - `ImageBytes`: the body of api-binary and invocations (`image/jpeg`), `{"image": base64}` for api-json
   and direct-invoke, an object under `incoming/hostile/` for the s3-drop;
-- `Json`: the body of api-json and invocations (`application/json`), the direct invoke's payload;
-- `TopK`: `{"image", "top_k"}` (api-json, invocations, direct-invoke), `?top_k=` (api-binary);
+- `Json`: the body of api-json and invocations (`application/json`), the direct invoke's payload; the
+  endpoint takes image bytes only, so every JSON body is its 415 `unsupported_content_type`;
+- `TopK`: `{"image", "top_k"}` (api-json, direct-invoke), `?top_k=` (api-binary), the
+  `X-Amzn-SageMaker-Custom-Attributes: top_k=` header with a good image (invocations);
 - `Stream`: a body streamed from a generator (api-binary, invocations);
 - `ObjectKey`: a good image uploaded under that key (s3-drop);
 - `Redirect`, `SlowDrip`: served by a test server on 127.0.0.2 to the URL fetcher both URL entry points
-  share (`request_guards.url_guard.fetch_url`), under the address policy "public, or exactly 127.0.0.2":
+  share (`prediction.url_guard.fetch_url`), under the address policy "public, or exactly 127.0.0.2":
   the local cloud's production URL policy refuses every loopback first hop, so only the fetcher itself
   can be shown a permitted first hop that redirects (url-fetcher).
 
@@ -34,10 +36,10 @@ import json
 import struct
 import zipfile
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import cache
+from functools import cache, cached_property
 
 from PIL import Image
 
@@ -50,7 +52,8 @@ ACCEPTED = "accepted"
 NOT_TRIGGERED = "not triggered"
 # The limits enforced in front of the product (docs/api.md, "Hostile input").
 GATEWAY_BODY_LIMIT = "HTTP content length exceeded 10485760 bytes."
-LAMBDA_EVENT_LIMIT = "Request Too Long"
+# API Gateway's REQUEST_TOO_LARGE gateway response, in the API's envelope (template.yaml GatewayResponses).
+LAMBDA_EVENT_LIMIT = "request_too_large"
 INVOKE_PAYLOAD_LIMIT = "RequestEntityTooLargeException"
 INVOKE_ENDPOINT_BODY_LIMIT = f"HTTP content length exceeded {6 * 1024 * 1024} bytes."
 
@@ -82,12 +85,28 @@ class Outcome:
 
 @dataclass(frozen=True)
 class ImageBytes:
-    data: bytes
+    """An image body, built on first use (collection only needs the cases' names and outcomes)."""
+
+    build: Callable[[], bytes]
+
+    @cached_property
+    def data(self) -> bytes:
+        return self.build()
 
 
 @dataclass(frozen=True)
 class Json:
-    body: bytes
+    """A JSON body, built on first use."""
+
+    build: Callable[[], bytes]
+
+    @cached_property
+    def body(self) -> bytes:
+        return self.build()
+
+
+def literal(value: bytes) -> Callable[[], bytes]:
+    return lambda: value
 
 
 @dataclass(frozen=True)
@@ -164,11 +183,15 @@ def accepted_everywhere() -> dict[Entry, Outcome]:
     }
 
 
-def refused_request(status: int, code: str, *, invocations_code: str | None = None) -> dict[Entry, Outcome]:
-    """A JSON request refused by the API, the endpoint and the direct invoke."""
+# The endpoint takes image bytes only: URLs, S3 objects and base64 are the API's (one SSRF surface).
+ENDPOINT_REFUSES_JSON = api(415, "unsupported_content_type")
+
+
+def refused_request(status: int, code: str) -> dict[Entry, Outcome]:
+    """A JSON request refused by the API and the direct invoke (the endpoint refuses any JSON body)."""
     return {
         Entry.API_JSON: api(status, code),
-        Entry.INVOCATIONS: api(status, invocations_code or code),
+        Entry.INVOCATIONS: ENDPOINT_REFUSES_JSON,
         Entry.DIRECT_INVOKE: api(200, code),
     }
 
@@ -278,32 +301,32 @@ def over_six_mib() -> bytes:
 
 
 def json_body(document: object) -> Json:
-    return Json(json.dumps(document).encode())
+    return Json(lambda: json.dumps(document).encode())
 
 
 def deeply_nested_json(depth: int = 100_000) -> Json:
-    return Json(b'{"image": ' + b"[" * depth + b"]" * depth + b"}")
+    return Json(lambda: b'{"image": ' + b"[" * depth + b"]" * depth + b"}")
 
 
 def huge_json(size: int = 9 * MIB) -> Json:
     """9 MiB: under API Gateway's 10 MiB, over Lambda's and the endpoint's 6 MiB."""
-    return Json(b'{"image": "' + b"A" * size + b'"}')
+    return Json(lambda: b'{"image": "' + b"A" * size + b'"}')
 
 
 def wide_json(keys: int = 100_000) -> Json:
     """A 1.5 MB object with 100,000 unknown fields."""
-    return Json(json.dumps({f"field{index}": index for index in range(keys)}).encode())
+    return Json(lambda: json.dumps({f"field{index}": index for index in range(keys)}).encode())
 
 
 # ------------------------------------------------------------------------------------------ cases
 
 
-def _url_case(name: str, url: str, code: str, *, invocations_code: str | None = None) -> Case:
-    return Case(name, json_body({"url": url}), refused_request(422, code, invocations_code=invocations_code))
+def _url_case(name: str, url: str, code: str) -> Case:
+    return Case(name, json_body({"url": url}), refused_request(422, code))
 
 
-def _image_case(name: str, data: bytes, status: int, code: str) -> Case:
-    return Case(name, ImageBytes(data), refused_everywhere(status, code))
+def _image_case(name: str, build: Callable[[], bytes], status: int, code: str) -> Case:
+    return Case(name, ImageBytes(build), refused_everywhere(status, code))
 
 
 def _top_k_case(value: object) -> Case:
@@ -329,26 +352,29 @@ def _key_case(name: str, key: str, outcome: str) -> Case:
 
 @cache
 def corpus() -> tuple[Case, ...]:
-    """Every case, in a fixed order (built once: the bombs take a moment to compress)."""
+    """Every case, in a fixed order. Cheap: each payload is built when a test first reads it."""
     return (
         # Broken and disguised images.
-        _image_case("truncated JPEG", truncated_jpeg(), 400, "truncated_image"),
-        _image_case("corrupt PNG data", corrupt_png(), 400, "corrupt_image"),
-        _image_case("corrupt JPEG header", corrupt_jpeg_header(), 400, "corrupt_image"),
-        _image_case("empty image", b"", 400, "empty_body"),
-        _image_case("zero-dimension PNG", zero_dimension_png(), 400, "corrupt_image"),
-        _image_case("text named .jpg", b"just some text, not a dog\n" * 20, 415, "not_an_image"),
+        _image_case("truncated JPEG", truncated_jpeg, 400, "truncated_image"),
+        _image_case("corrupt PNG data", corrupt_png, 400, "corrupt_image"),
+        _image_case("corrupt JPEG header", corrupt_jpeg_header, 400, "corrupt_image"),
+        _image_case("empty image", literal(b""), 400, "empty_body"),
+        _image_case("zero-dimension PNG", zero_dimension_png, 400, "corrupt_image"),
+        _image_case("text named .jpg", literal(b"just some text, not a dog\n" * 20), 415, "not_an_image"),
         _image_case(
-            "HTML named .jpg", b"<!doctype html><html><body><img src=x></body></html>", 415, "not_an_image"
+            "HTML named .jpg",
+            literal(b"<!doctype html><html><body><img src=x></body></html>"),
+            415,
+            "not_an_image",
         ),
-        _image_case("zip named .jpg", zip_archive(), 415, "not_an_image"),
+        _image_case("zip named .jpg", zip_archive, 415, "not_an_image"),
         # Bombs and sizes.
-        _image_case("PNG decompression bomb", png_bomb(), 413, "image_too_large"),
-        _image_case("JPEG decompression bomb", jpeg_bomb(), 413, "image_too_large"),
-        _image_case("50-megapixel JPEG", fifty_megapixels(), 413, "image_too_large"),
+        _image_case("PNG decompression bomb", png_bomb, 413, "image_too_large"),
+        _image_case("JPEG decompression bomb", jpeg_bomb, 413, "image_too_large"),
+        _image_case("50-megapixel JPEG", fifty_megapixels, 413, "image_too_large"),
         Case(
             "6 MiB + 1 byte",
-            ImageBytes(over_six_mib()),
+            ImageBytes(over_six_mib),
             {
                 Entry.API_JSON: api(413, LAMBDA_EVENT_LIMIT),
                 Entry.API_BINARY: api(413, LAMBDA_EVENT_LIMIT),
@@ -366,15 +392,15 @@ def corpus() -> tuple[Case, ...]:
             },
         ),
         # Accepted by design.
-        Case("animated GIF", ImageBytes(animated_gif()), accepted_everywhere()),
-        Case("CMYK JPEG", ImageBytes(cmyk_jpeg()), accepted_everywhere()),
+        Case("animated GIF", ImageBytes(animated_gif), accepted_everywhere()),
+        Case("CMYK JPEG", ImageBytes(cmyk_jpeg), accepted_everywhere()),
         # JSON.
         Case(
             "malformed JSON",
-            Json(b'{"url": "https://images.example/dog.jpg"'),
+            Json(literal(b'{"url": "https://images.example/dog.jpg"')),
             {
                 Entry.API_JSON: api(400, "invalid_json"),
-                Entry.INVOCATIONS: api(400, "invalid_json"),
+                Entry.INVOCATIONS: ENDPOINT_REFUSES_JSON,
                 Entry.DIRECT_INVOKE: api(400, "InvalidRequestContentException"),
             },
         ),
@@ -383,7 +409,7 @@ def corpus() -> tuple[Case, ...]:
             deeply_nested_json(),
             {
                 Entry.API_JSON: api(400, "invalid_json"),
-                Entry.INVOCATIONS: api(400, "invalid_json"),
+                Entry.INVOCATIONS: ENDPOINT_REFUSES_JSON,
                 Entry.DIRECT_INVOKE: api(200, "Runtime.UnmarshalError"),
             },
         ),
@@ -399,7 +425,7 @@ def corpus() -> tuple[Case, ...]:
         Case(
             "wide JSON (100,000 fields)",
             wide_json(),
-            refused_request(422, "validation_error", invocations_code="unknown_field"),
+            refused_request(422, "validation_error"),
         ),
         Case(
             "wrong base64",

@@ -19,7 +19,6 @@ import httpx
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.reliability.conftest import CloudWorld
 from tests.reliability.hostile_corpus import (
     ACCEPTED,
     NOT_TRIGGERED,
@@ -33,6 +32,7 @@ from tests.reliability.hostile_corpus import (
     TopK,
     good_image,
 )
+from tests.support.local_cloud import CloudWorld
 
 HTTP_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
 # What must never reach a client, nor a log line, for a client error: an account id (12 digits that
@@ -89,7 +89,7 @@ def _b64(data: bytes) -> str:
 
 
 def _json_request(payload: ImageBytes | Json | TopK) -> bytes:
-    """The JSON form of a payload: the API's and the endpoint's JSON body, the direct invoke's event."""
+    """The JSON form of a payload: the API's JSON body, the direct invoke's event."""
     if isinstance(payload, Json):
         return payload.body
     if isinstance(payload, TopK):
@@ -164,7 +164,10 @@ def http_entries(world: CloudWorld, client: httpx.Client) -> dict[Entry, HttpEnt
             return client.post(invocations, content=payload.chunks(), headers=jpeg_type)
         if isinstance(payload, ImageBytes):
             return client.post(invocations, content=payload.data, headers=jpeg_type)
-        return client.post(invocations, content=_json_request(payload), headers=json_type)
+        if isinstance(payload, TopK):
+            attributes = {"x-amzn-sagemaker-custom-attributes": f"top_k={payload.value}"}
+            return client.post(invocations, content=good_image(), headers={**jpeg_type, **attributes})
+        return client.post(invocations, content=payload.body, headers=json_type)
 
     good_json = json.dumps({"image": _b64(good_image())}).encode()
     return {

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import parse_qs, quote, urlsplit
 
-from request_guards import url_guard
+from prediction import url_guard
 
 from tests.reliability.hostile_corpus import good_image
 

@@ -13,28 +13,38 @@ import shutil
 import threading
 import time
 import uuid
-from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from botocore.config import Config
+from prediction.dependencies import AWS_CONFIG
 
 from dogbreed.bench.tiny_model import solid_color_jpeg
 from dogbreed.local.cloud.fault_client import FaultClient
 from dogbreed.local.cloud.model_deploy import deploy_model_dir, wait_in_service
-from tests.integration.local_cloud_support import wait_for
-from tests.reliability.conftest import CloudWorld, scaled
+from dogbreed.local.cloud.stack import load_stack
+from dogbreed.local.lambda_runtime.invocation_record import event_from_dead_letter
+from tests.support.local_cloud import CloudWorld
+from tests.support.scale import scaled
+from tests.support.stores import (
+    DropReconciliation,
+    api_snapshot,
+    assert_api_reconciles,
+    prediction_items,
+    reconcile_drops,
+    result_key,
+)
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
 API_RESULTS_PREFIX = "results/api/"
-# The functions' DynamoDB client makes 3 attempts per call (prediction.dependencies.AWS_CONFIG): a
-# fault with this budget fails exactly one invocation's write.
-FUNCTION_DYNAMODB_ATTEMPTS = 3
+# The functions' DynamoDB client's attempts per call (prediction.dependencies.AWS_CONFIG): a fault with
+# this budget fails exactly one invocation's write.
+FUNCTION_DYNAMODB_ATTEMPTS = int(AWS_CONFIG.retries["total_max_attempts"])
 # An S3 drop is invoked up to 3 times (EventInvokeConfig) x 3 endpoint attempts each: an endpoint
 # fault with a budget below this can delay drops but never dead-letter one.
 DROP_ENDPOINT_ATTEMPTS = 9
@@ -84,89 +94,12 @@ def drop_images(world: CloudWorld, prefix: str, count: int) -> list[str]:
     return keys
 
 
-def result_key(incoming_key: str) -> str:
-    return f"results/{incoming_key.removeprefix('incoming/')}.json"
-
-
-def object_keys(world: CloudWorld, prefix: str) -> list[str]:
-    paginator = world.client("s3").get_paginator("list_objects_v2")
-    return [
-        item["Key"]
-        for page in paginator.paginate(Bucket=world.outputs["InferenceBucketName"], Prefix=prefix)
-        for item in page.get("Contents", [])
-    ]
-
-
-def prediction_items(world: CloudWorld) -> list[dict[str, str]]:
-    """Every Predictions item's id, result key and creation time."""
-    paginator = world.client("dynamodb").get_paginator("scan")
-    pages = paginator.paginate(
-        TableName=world.outputs["PredictionsTableName"],
-        ProjectionExpression="prediction_id, result_key, created_at",
-        ConsistentRead=True,
-    )
-    return [
-        {name: item[name]["S"] for name in ("prediction_id", "result_key", "created_at")}
-        for page in pages
-        for item in page["Items"]
-    ]
-
-
-@dataclass
-class DropReconciliation:
-    """Per dropped key: how many result objects, items and rejections it has."""
-
-    results: Counter[str]
-    items: Counter[str]
-    rejected: Counter[str]
-
-    def exactly_one_record_each(self, keys: list[str]) -> bool:
-        return all(self.results[key] == 1 and self.items[key] == 1 for key in keys) and not self.rejected
-
-    def no_record(self, keys: list[str]) -> bool:
-        return not any(self.results[key] or self.items[key] for key in keys) and not self.rejected
-
-
-def reconcile_drops(world: CloudWorld, prefix: str, keys: list[str]) -> DropReconciliation:
-    by_result = {result_key(key): key for key in keys}
-    results = Counter(by_result[key] for key in object_keys(world, f"results/{prefix}/") if key in by_result)
-    items = Counter(
-        by_result[item["result_key"]] for item in prediction_items(world) if item["result_key"] in by_result
-    )
-    rejected = Counter(object_keys(world, f"rejected/{prefix}/"))
-    return DropReconciliation(results=results, items=items, rejected=rejected)
-
-
 def wait_for_records(world: CloudWorld, prefix: str, keys: list[str]) -> DropReconciliation:
     def settled() -> DropReconciliation | None:
         state = reconcile_drops(world, prefix, keys)
         return state if all(state.results[key] and state.items[key] for key in keys) else None
 
     return wait_for(settled, timeout=DROP_TIMEOUT_SECONDS, what=f"a record for each of {len(keys)} drops")
-
-
-@dataclass
-class ApiSnapshot:
-    results: set[str]
-    items: dict[str, str]  # prediction id -> result key of API predictions
-
-
-def api_snapshot(world: CloudWorld) -> ApiSnapshot:
-    items = {
-        item["prediction_id"]: item["result_key"]
-        for item in prediction_items(world)
-        if item["result_key"].startswith(API_RESULTS_PREFIX)
-    }
-    return ApiSnapshot(results=set(object_keys(world, API_RESULTS_PREFIX)), items=items)
-
-
-def assert_api_reconciles(before: ApiSnapshot, after: ApiSnapshot, created_ids: list[str]) -> None:
-    """Exactly the 201s' predictions were stored, each once in both stores; failures left nothing."""
-    new_items = {key: value for key, value in after.items.items() if key not in before.items}
-    assert sorted(new_items) == sorted(created_ids)
-    assert len(set(created_ids)) == len(created_ids)
-    assert after.results - before.results == {f"{API_RESULTS_PREFIX}{pid}.json" for pid in created_ids}
-    assert set(new_items.values()) == after.results - before.results
 
 
 def dead_letters(world: CloudWorld, keys: list[str], *, timeout: float) -> dict[str, list[dict[str, Any]]]:
@@ -183,7 +116,9 @@ def dead_letters(world: CloudWorld, keys: list[str], *, timeout: float) -> dict[
             QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=60
         )
         for message in response.get("Messages", []):
-            event = json.loads(message["Body"])
+            # EventBridge parks the bare event, the function's OnFailure destination an invocation
+            # record with the event under requestPayload: the redrive sends the event either way.
+            event = event_from_dead_letter(json.loads(message["Body"]))
             key = event.get("detail", {}).get("object", {}).get("key", "")
             if key in wanted:
                 found.setdefault(key, []).append(event)
@@ -256,7 +191,7 @@ def records_created(world: CloudWorld, prefix: str) -> dict[str, str]:
 
 
 def deliveries_of(world: CloudWorld, key: str) -> list[dict[str, Any]]:
-    from dogbreed.commands.local import cloud_status
+    from dogbreed.local.cloud.lifecycle import cloud_status
 
     return [item for item in cloud_status(world.state)["deliveries"] if item["detail"] == key]
 
@@ -359,6 +294,47 @@ def test_endpoint_down_is_503_and_drops_land_in_the_dead_letter_queue(
     for key in keys:
         resend_event(cloud_world, parked[key][0])
     assert wait_for_records(cloud_world, prefix, keys).exactly_one_record_each(keys)
+
+
+# --- the endpoint is gone: the alarms an operator gets ----------------------------------------
+
+
+def alarm_state(world: CloudWorld, logical_id: str) -> str:
+    """The state CloudWatch's DescribeAlarms reports for one of the template's alarms."""
+    name = load_stack().physical_name(logical_id)
+    [alarm] = world.client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"]
+    return str(alarm["StateValue"])
+
+
+def in_state(world: CloudWorld, logical_id: str, state: str) -> Callable[[], bool]:
+    return lambda: alarm_state(world, logical_id) == state
+
+
+def test_a_deleted_endpoint_puts_the_api_and_endpoint_alarms_in_alarm(
+    cloud_world: CloudWorld, faults: FaultClient, tiny_model_dir: Path
+) -> None:
+    # Given the endpoint serving, its instances reporting (the health alarm OK)
+    endpoint = cloud_world.outputs["EndpointName"]
+    wait_for(in_state(cloud_world, "EndpointInstancesAlarm", "OK"), timeout=60, what="health OK")
+
+    # When the endpoint disappears (deleted, or a new EndpointName the functions do not call yet)
+    # while requests keep coming
+    sagemaker = cloud_world.state.client("sagemaker")
+    sagemaker.delete_endpoint(EndpointName=endpoint)
+    try:
+        responses = [post_image(cloud_world) for _ in range(6)]
+
+        # Then every request was told to retry, and CloudWatch shows the API's 5xx alarm and the
+        # endpoint's health alarm in ALARM
+        for response in responses:
+            assert_retry_later(response, "endpoint_unavailable")
+        for alarm in ("ApiServerErrorsAlarm", "EndpointInstancesAlarm"):
+            wait_for(in_state(cloud_world, alarm, "ALARM"), timeout=90, what=f"{alarm} in ALARM")
+    finally:
+        deploy_model_dir(cloud_world.state, tiny_model_dir, name=f"dogbreed-tiny-{uuid.uuid4().hex[:8]}")
+
+    # And once an endpoint serves again, its health alarm returns to OK
+    wait_for(in_state(cloud_world, "EndpointInstancesAlarm", "OK"), timeout=90, what="health OK")
 
 
 # --- a DynamoDB write fails after the S3 result was written ------------------------------------
@@ -472,8 +448,9 @@ def execution_for(world: CloudWorld, dataset_id: str) -> dict[str, Any] | None:
     return None
 
 
-def model_records(world: CloudWorld, dataset_id: str) -> list[dict[str, Any]]:
-    items = world.client("dynamodb").scan(TableName=world.outputs["ModelsTableName"])["Items"]
+def run_records(world: CloudWorld, dataset_id: str) -> list[dict[str, Any]]:
+    """The runs table's items of the runs of `dataset_id` (read with the test's own scan)."""
+    items = world.client("dynamodb").scan(TableName=world.outputs["RunsTableName"])["Items"]
     return [
         {name: next(iter(value.values())) for name, value in item.items()}
         for item in items
@@ -484,10 +461,9 @@ def model_records(world: CloudWorld, dataset_id: str) -> list[dict[str, Any]]:
 def test_training_failure_fails_the_execution_and_the_old_endpoint_keeps_serving(
     cloud_world: CloudWorld, faults: FaultClient, tmp_path: Path
 ) -> None:
-    from dogbreed.commands.local import sagemaker_call
-
+    sagemaker = cloud_world.client("sagemaker")
     endpoint = cloud_world.outputs["EndpointName"]
-    config_before = sagemaker_call(cloud_world.state, "describe_endpoint", EndpointName=endpoint)
+    config_before = sagemaker.describe_endpoint(EndpointName=endpoint)
     version_before = served_model_version(cloud_world)
     # Given every tuning trial's training job dies a second after its process starts
     fault = faults.add("training", resource="hpo-", count=None, delay_seconds=1.0)
@@ -503,19 +479,19 @@ def test_training_failure_fails_the_execution_and_the_old_endpoint_keeps_serving
 
     # Then the execution failed cleanly at the tuning stage, with the failure recorded
     assert (execution["status"], execution["error"]) == ("FAILED", "TuningFailed")
-    [record] = model_records(cloud_world, dataset_id)
-    assert (record["status"], record["failure_stage"]) == ("failed", "Tune")
+    [record] = run_records(cloud_world, dataset_id)
+    assert (record["status"], record["stage"]) == ("failed", "Tune")
     tuning_job = record["model_version"].replace("dogbreed-", "hpo-", 1)
-    trials = sagemaker_call(cloud_world.state, "list_training_jobs", NameContains=tuning_job)
+    trials = sagemaker.list_training_jobs(NameContains=tuning_job, MaxResults=100)
     failed = [
-        sagemaker_call(cloud_world.state, "describe_training_job", TrainingJobName=job["TrainingJobName"])
+        sagemaker.describe_training_job(TrainingJobName=job["TrainingJobName"])
         for job in trials["TrainingJobSummaries"]
     ]
     assert failed and all(job["TrainingJobStatus"] == "Failed" for job in failed)
     assert all(fault["id"] in job["FailureReason"] for job in failed)
     assert faults.get(fault["id"])["hits"] == len(failed)
     # And the old endpoint config still serves the old model
-    config_after = sagemaker_call(cloud_world.state, "describe_endpoint", EndpointName=endpoint)
+    config_after = sagemaker.describe_endpoint(EndpointName=endpoint)
     assert config_after["EndpointConfigName"] == config_before["EndpointConfigName"]
     assert served_model_version(cloud_world) == version_before
 
@@ -536,10 +512,9 @@ def candidate_model(model_dir: Path, target: Path) -> Path:
 def test_failed_endpoint_update_keeps_the_old_model_serving(
     cloud_world: CloudWorld, faults: FaultClient, tiny_model_dir: Path, tmp_path: Path
 ) -> None:
-    from dogbreed.commands.local import sagemaker_call
-
+    sagemaker = cloud_world.client("sagemaker")
     endpoint = cloud_world.outputs["EndpointName"]
-    before = sagemaker_call(cloud_world.state, "describe_endpoint", EndpointName=endpoint)
+    before = sagemaker.describe_endpoint(EndpointName=endpoint)
     old_version = served_model_version(cloud_world)
     candidate = candidate_model(tiny_model_dir, tmp_path / "candidate")
     fault = faults.add("endpoint_update", resource=endpoint)
@@ -558,7 +533,7 @@ def test_failed_endpoint_update_keeps_the_old_model_serving(
     after = [post_image(cloud_world) for _ in range(3)]
 
     # Then the update failed with a reason and the endpoint kept its config
-    described = sagemaker_call(cloud_world.state, "describe_endpoint", EndpointName=endpoint)
+    described = sagemaker.describe_endpoint(EndpointName=endpoint)
     assert faults.get(fault["id"])["hits"] == 1
     assert described["EndpointStatus"] == "InService"
     assert described["EndpointConfigName"] == before["EndpointConfigName"]

@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
-from request_guards import url_guard
+from prediction import url_guard
 from request_guards.errors import InputError
 
-from tests.reliability.conftest import CloudWorld
 from tests.reliability.hostile_corpus import (
     ACCEPTED,
     NOT_TRIGGERED,
@@ -47,6 +46,7 @@ from tests.reliability.hostile_runners import (
     wait_for_records,
 )
 from tests.reliability.redirect_server import public_or_test_server, redirect_server, redirect_url
+from tests.support.local_cloud import CloudWorld
 
 GOOD_CLASS = 1  # good_image() is the tiny model's class 1
 REMOTE = (Entry.API_JSON, Entry.API_BINARY, Entry.INVOCATIONS, Entry.DIRECT_INVOKE)

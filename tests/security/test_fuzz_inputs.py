@@ -2,20 +2,19 @@
 
 The property, for every target: each input ends in a value that respects the limits (an RGB image within
 max_pixels, a valid request) or in an `InputError` with a client-safe message; never another exception.
-The whole module spends about DOGBREED_FUZZ_SECONDS (default 60) split by the weights in SHARES; a
-failure names its batch seed (replay with DOGBREED_FUZZ_SEED). `pytest -s` prints each target's tally.
+The targets share the budget by the weights in SHARES: a fixed number of examples from fixed seeds in
+`make test`, DOGBREED_FUZZ_SECONDS of fresh seeds in `make reliability` (fuzz_budget.py; a failure names
+its batch seed). `pytest -s` prints each target's tally.
 
 No target touches the network: URL fetches use an address policy that refuses every address and a
-resolver that answers from the example, and the socket functions fail the test if anything calls them.
+resolver that answers from the example, and the `no_network` guard fails the test on any lookup or connect.
 """
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 import re
-import socket
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
@@ -24,13 +23,13 @@ import inference
 import pytest
 from hypothesis import strategies as st
 from PIL import Image
-from request_guards import url_guard
+from prediction import url_guard
+from prediction.s3_guard import MAX_KEY_LENGTH, parse_s3_uri
 from request_guards.errors import InputError
 from request_guards.image_guard import load_image
-from request_guards.s3_guard import ALLOWED_BUCKETS_ENV, MAX_KEY_LENGTH, parse_s3_uri
 
 from dogbreed import REPO_ROOT
-from tests.security.fuzz_budget import FuzzRun, fuzz, total_seconds
+from tests.security.fuzz_budget import FuzzRun, fuzz
 from tests.security.fuzz_strategies import (
     SEED_IMAGES,
     any_text,
@@ -44,7 +43,7 @@ from tests.security.fuzz_strategies import (
     set_dimensions,
     urls,
 )
-from tests.unit.lambda_support import lambda_world
+from tests.support.lambda_world import lambda_world
 
 # Relative time per target; the image guard has the largest input space.
 SHARES = {
@@ -64,7 +63,8 @@ ERROR_CODE = re.compile(r"[a-z][a-z0-9_]*")
 
 
 def share(target: str) -> float:
-    return total_seconds() * SHARES[target] / sum(SHARES.values())
+    """The target's fraction of the fuzzing budget."""
+    return SHARES[target] / sum(SHARES.values())
 
 
 def client_safe(error: InputError) -> str:
@@ -91,17 +91,6 @@ def api() -> Iterator[ModuleType]:
     with lambda_world() as world:
         assert world.api is not None
         yield world.api
-
-
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any DNS lookup or connection attempt fails the test."""
-
-    def forbidden(*args: Any, **kwargs: Any) -> Any:
-        raise AssertionError(f"network access attempted: {args!r}")
-
-    monkeypatch.setattr(socket, "create_connection", forbidden)
-    monkeypatch.setattr(socket, "getaddrinfo", forbidden)
 
 
 def refuse_every_address(_address: Any) -> bool:
@@ -152,22 +141,9 @@ def test_api_event_body_decodes_to_bytes_or_a_client_error(api: ModuleType) -> N
 # --------------------------------------------------------------------------- endpoint (inference.py)
 
 
-@pytest.fixture
-def offline_sources(monkeypatch: pytest.MonkeyPatch, no_network: None) -> None:
-    """URL sources go through the real guard with every address refused; S3 reads return a stub."""
-    monkeypatch.setenv(ALLOWED_BUCKETS_ENV, ",".join(ALLOWED_BUCKETS))
-    refusing = functools.partial(
-        url_guard.fetch_url,
-        resolver=lambda _host, _port: ["93.184.216.34"],
-        address_allowed=refuse_every_address,
-    )
-    monkeypatch.setattr(inference.url_guard, "fetch_url", refusing)
-    monkeypatch.setattr(inference.s3_guard, "read_s3_object", lambda bucket, key, **_: b"\xff\xd8\xff stub")
-
-
-def test_endpoint_request_reads_to_valid_items_or_a_client_error(offline_sources: None) -> None:
+def test_endpoint_request_reads_to_one_image_or_a_client_error(no_network: list[str]) -> None:
+    # The endpoint takes image bytes only: JSON bodies (what clients send the API) end in a 415.
     bodies = json_bodies(batches=True) | st.binary(max_size=64) | any_text
-    # Half the examples are JSON bodies as clients send them; the others mix every part freely.
     json_requests = st.tuples(json_bodies(batches=True), st.just("application/json"), st.none())
     examples = st.tuples(bodies, content_types, custom_attributes) | json_requests
 
@@ -177,11 +153,9 @@ def test_endpoint_request_reads_to_valid_items_or_a_client_error(offline_sources
             raw = inference.read_request(body, content_type, custom_attributes=attributes)
         except InputError as error:
             return client_safe(error)
-        assert 1 <= len(raw.images) <= inference.MAX_BATCH_ITEMS, raw
-        assert len(raw.top_ks) == len(raw.images), raw
-        assert all(type(k) is int and 1 <= k <= inference.MAX_TOP_K for k in raw.top_ks), raw
-        assert all(isinstance(image, bytes) and len(image) <= inference.MAX_BYTES for image in raw.images)
-        assert raw.is_batch or len(raw.images) == 1, raw
+        assert inference.media_type(content_type) in inference.IMAGE_CONTENT_TYPES, content_type
+        assert type(raw.top_k) is int and 1 <= raw.top_k <= inference.MAX_TOP_K, raw
+        assert isinstance(raw.image, bytes) and len(raw.image) <= inference.MAX_BYTES
         return "accepted"
 
     assert_both_outcomes(fuzz("inference.read_request", examples, check, share=share("endpoint_request")))
@@ -219,7 +193,7 @@ def test_s3_uri_parses_to_an_allowed_location_or_a_client_error() -> None:
     assert_both_outcomes(run)
 
 
-def test_url_fetch_refuses_every_url_without_connecting(no_network: None) -> None:
+def test_url_fetch_refuses_every_url_without_connecting(no_network: list[str]) -> None:
     # The resolver's answers: mostly addresses (which reach the policy), sometimes garbage or nothing.
     answers = st.lists(
         st.sampled_from(["93.184.216.34", "2606:2800:220:1::1", "127.0.0.1"]), min_size=1
@@ -245,6 +219,7 @@ def test_url_fetch_refuses_every_url_without_connecting(no_network: None) -> Non
     # Well-formed URLs got as far as the address policy, and malformed ones were stopped before it.
     assert run.outcomes["url_forbidden_address"] > 0, run.summary()
     assert run.outcomes["invalid_url"] > 0, run.summary()
+    assert no_network == []
 
 
 def test_image_guard_returns_an_rgb_image_within_limits_or_a_client_error() -> None:

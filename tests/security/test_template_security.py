@@ -10,31 +10,37 @@ machine's and SageMaker role's scopes, tables, trigger, alarms)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import re
 from typing import Any
 
 import pytest
 
 from dogbreed import STATE_MACHINE_PATH
-from dogbreed.local.template_resources import TemplateStack
-from tests.template_loader import load_template
+from dogbreed.template_stack import TemplateStack
+from tests.support.templates import (
+    IDENTITY_TYPES,
+    NO_VALUE,
+    RESOURCE_POLICIES,
+    actions,
+    as_list,
+    branches,
+    identity_statements,
+    load_template,
+    resource_policy_statements,
+)
 
 TEMPLATE = load_template()
 RESOURCES: dict[str, dict[str, Any]] = TEMPLATE["Resources"]
 PARAMETERS: dict[str, dict[str, Any]] = TEMPLATE["Parameters"]
 ASL_STATES: dict[str, dict[str, Any]] = json.loads(STATE_MACHINE_PATH.read_text(encoding="utf-8"))["States"]
-NO_VALUE = {"Ref": "AWS::NoValue"}
 TLS_ONLY = {"Bool": {"aws:SecureTransport": "false"}}
 
 # Actions AWS authorises only on Resource "*" (the Service Authorization Reference lists no
-# resource type for them), each with why this stack needs it.
+# resource type for them), each with why this stack needs it. (X-Ray comes from the
+# AWSXrayWriteOnlyAccess policy SAM attaches for Tracing, not from an inline statement.)
 STAR_ONLY_ACTIONS: dict[str, str] = {
     "ecr:GetAuthorizationToken": "the registry login token is account-wide; image pulls are scoped",
     "cloudwatch:PutMetricData": "metrics have no ARN; the namespace condition limits it to /aws/sagemaker/*",
-    "xray:PutTraceSegments": "X-Ray trace ingestion has no resource type",
-    "xray:PutTelemetryRecords": "X-Ray telemetry ingestion has no resource type",
-    "xray:GetSamplingRules": "sampling rules are read account-wide by the tracer",
-    "xray:GetSamplingTargets": "sampling targets are read account-wide by the tracer",
     "logs:CreateLogDelivery": "Step Functions log delivery (vended logs) has no resource type",
     "logs:GetLogDelivery": "Step Functions log delivery (vended logs) has no resource type",
     "logs:UpdateLogDelivery": "Step Functions log delivery (vended logs) has no resource type",
@@ -43,79 +49,20 @@ STAR_ONLY_ACTIONS: dict[str, str] = {
     "logs:PutResourcePolicy": "CloudWatch Logs resource policies are account-wide",
     "logs:DescribeResourcePolicies": "CloudWatch Logs resource policies are account-wide",
     "logs:DescribeLogGroups": "Step Functions checks the destination log group with an account-wide listing",
-    "application-autoscaling:DescribeScalableTargets": "Application Auto Scaling describe calls take no ARN",
-    "application-autoscaling:DescribeScalingPolicies": "Application Auto Scaling describe calls take no ARN",
     "ec2:DescribeNetworkInterfaces": "EC2 describe calls take no ARN (SageMaker in the optional VPC)",
     "ec2:DescribeVpcs": "EC2 describe calls take no ARN (SageMaker in the optional VPC)",
     "ec2:DescribeDhcpOptions": "EC2 describe calls take no ARN (SageMaker in the optional VPC)",
     "ec2:DescribeSubnets": "EC2 describe calls take no ARN (SageMaker in the optional VPC)",
     "ec2:DescribeSecurityGroups": "EC2 describe calls take no ARN (SageMaker in the optional VPC)",
+    "sagemaker:ListEndpoints": "SageMaker list calls take no ARN (the pipeline's error-free endpoint probe)",
+    "sagemaker:ListTags": "granted on * by AWS's generated policies for the SageMaker .sync integrations",
 }
 # SAM policy templates that expand to statements on one named resource of this stack.
 SCOPED_SAM_POLICY_TEMPLATES = {"LambdaInvokePolicy": "FunctionName"}
-IDENTITY_TYPES = (
-    "AWS::IAM::Role",
-    "AWS::IAM::Policy",
-    "AWS::IAM::ManagedPolicy",
-    "AWS::Serverless::Function",
-    "AWS::Serverless::StateMachine",
-)
-RESOURCE_POLICIES = {  # resource type -> (policy document property, the property naming its targets)
-    "AWS::S3::BucketPolicy": ("PolicyDocument", "Bucket"),
-    "AWS::SQS::QueuePolicy": ("PolicyDocument", "Queues"),
-    "AWS::SNS::TopicPolicy": ("PolicyDocument", "Topics"),
-    "AWS::KMS::Key": ("KeyPolicy", None),
-}
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
 
 
 def of_type(*types: str) -> list[str]:
     return sorted(lid for lid, resource in RESOURCES.items() if resource["Type"] in types)
-
-
-def branches(item: Any) -> Iterator[Any]:
-    """An `!If`'s possible values (without AWS::NoValue), or the item itself."""
-    if isinstance(item, dict) and set(item) == {"Fn::If"}:
-        for branch in item["Fn::If"][1:]:
-            if branch != NO_VALUE:
-                yield from branches(branch)
-    else:
-        yield item
-
-
-def _policy_documents(logical_id: str) -> Iterator[dict[str, Any]]:
-    properties = RESOURCES[logical_id].get("Properties", {})
-    if "PolicyDocument" in properties and RESOURCES[logical_id]["Type"] in IDENTITY_TYPES:
-        yield properties["PolicyDocument"]
-    for item in properties.get("Policies", []) or []:
-        for policy in branches(item):
-            if isinstance(policy, dict) and "PolicyDocument" in policy:
-                yield policy["PolicyDocument"]
-            elif isinstance(policy, dict) and "Statement" in policy:
-                yield policy
-
-
-def identity_statements() -> list[tuple[str, dict[str, Any]]]:
-    """Every statement an identity of this stack is granted (inline role policies, SAM Policies)."""
-    return [
-        (logical_id, statement)
-        for logical_id in of_type(*IDENTITY_TYPES)
-        for document in _policy_documents(logical_id)
-        for item in document["Statement"]
-        for statement in branches(item)
-    ]
-
-
-def resource_policy_statements() -> list[tuple[str, dict[str, Any]]]:
-    found: list[tuple[str, dict[str, Any]]] = []
-    for logical_id in of_type(*RESOURCE_POLICIES):
-        document_key, _ = RESOURCE_POLICIES[RESOURCES[logical_id]["Type"]]
-        for item in RESOURCES[logical_id]["Properties"][document_key]["Statement"]:
-            found.extend((logical_id, statement) for statement in branches(item))
-    return found
 
 
 def label(entry: tuple[str, dict[str, Any]]) -> str:
@@ -123,15 +70,11 @@ def label(entry: tuple[str, dict[str, Any]]) -> str:
     return f"{logical_id}.{statement.get('Sid', '?')}"
 
 
-def actions(statement: dict[str, Any]) -> list[str]:
-    return [str(action) for action in as_list(statement.get("Action", []))]
-
-
-ALLOWS = [entry for entry in identity_statements() if entry[1]["Effect"] == "Allow"]
+ALLOWS = [entry for entry in identity_statements(RESOURCES) if entry[1]["Effect"] == "Allow"]
 STAR_RESOURCE_ALLOWS = [entry for entry in ALLOWS if "*" in as_list(entry[1].get("Resource"))]
 PASS_ROLE_ALLOWS = [entry for entry in ALLOWS if "iam:PassRole" in actions(entry[1])]
 EVENTS_ALLOWS = [entry for entry in ALLOWS if any(a.startswith("events:") for a in actions(entry[1]))]
-RESOURCE_ALLOWS = [entry for entry in resource_policy_statements() if entry[1]["Effect"] == "Allow"]
+RESOURCE_ALLOWS = [entry for entry in resource_policy_statements(RESOURCES) if entry[1]["Effect"] == "Allow"]
 SERVICE_ALLOWS = [entry for entry in RESOURCE_ALLOWS if "Service" in entry[1]["Principal"]]
 # Everything but a key policy's administration by the account itself (asserted with the keys).
 NAMED_ACTION_ALLOWS = [
@@ -245,7 +188,9 @@ def test_event_rule_permissions_are_the_sagemaker_sync_rules_only(entry: tuple[s
     _, statement = entry
 
     for resource in as_list(statement["Resource"]):
-        assert json.dumps(resource).endswith(':rule/StepFunctionsGetEventsForSageMaker*"}'), resource
+        assert re.search(r':rule/StepFunctionsGetEventsForSageMaker[A-Za-z]+Rule"}$', json.dumps(resource)), (
+            resource
+        )
 
 
 @pytest.mark.parametrize("role", of_type("AWS::IAM::Role"))
@@ -366,12 +311,12 @@ def test_every_function_logs_into_a_stack_log_group(function: str) -> None:
 
 def test_sagemaker_writes_models_and_checkpoints_only_into_the_encrypted_data_bucket() -> None:
     # SageMaker's outputs inherit the bucket's default encryption (asserted above for every bucket).
-    names = ASL_STATES["NameResources"]["Parameters"]
-    uris = {key: value for key, value in names.items() if key.endswith(("_output_uri", "_checkpoint_uri.$"))}
+    names = ASL_STATES["CheckInput"]["Choices"][0]["Assign"]["names"]
+    uris = {key: value for key, value in names.items() if key.endswith(("OutputUri", "CheckpointUri"))}
 
     assert len(uris) == 4
     for value in uris.values():
-        assert "s3://${DataBucketName}/" in value
+        assert value.startswith("{% 's3://' & $config.dataBucket & '/")
     substitutions = RESOURCES["TrainingPipeline"]["Properties"]["DefinitionSubstitutions"]
     assert substitutions["DataBucketName"] == {"Ref": "DataBucket"}
 
@@ -441,54 +386,27 @@ def test_the_api_and_s3_drop_functions_are_the_externally_triggered_ones() -> No
 
 
 @pytest.mark.parametrize("function", EXTERNAL_FUNCTIONS)
-def test_externally_triggered_functions_reserve_concurrency_in_prod(function: str) -> None:
+def test_externally_triggered_functions_can_reserve_concurrency(function: str) -> None:
+    # Off by default so a new account (reduced concurrency limit) can deploy; one parameter turns it
+    # on (tests/unit/test_template_concurrency.py, docs/deploy.md "Lambda concurrency").
     condition, value, otherwise = RESOURCES[function]["Properties"]["ReservedConcurrentExecutions"]["Fn::If"]
     parameter = value["Ref"]
-    prod = TemplateStack.load(samconfig_env="prod")
+    prod = TemplateStack.load(samconfig_env="prod", parameters={parameter: "10"})
 
     assert otherwise == NO_VALUE and PARAMETERS[parameter]["Type"] == "Number"
-    assert prod.condition(condition) and int(prod.parameters[parameter]) >= 1
+    assert prod.condition(condition) and int(prod.parameters[parameter]) == 10
 
 
 # --- network: VPC and SageMaker isolation ---------------------------------------------------------
 
 
-def _training_definitions() -> Iterator[tuple[str, dict[str, Any]]]:
-    for name, state in ASL_STATES.items():
-        resource = str(state.get("Resource", ""))
-        if resource.endswith(":sagemaker:createTrainingJob.sync"):
-            yield name, state["Parameters"]
-        elif resource.endswith(":sagemaker:createHyperParameterTuningJob.sync"):
-            yield name, state["Parameters"]["TrainingJobDefinition"]
-
-
-TRAINING_DEFINITIONS = dict(_training_definitions())
-
-
-def test_pipeline_has_tuning_and_final_training_definitions() -> None:
-    assert {"Tune", "TrainFinalModel"} <= set(TRAINING_DEFINITIONS)
-
-
 @pytest.mark.parametrize(
-    ("field", "config_key", "parameter"),
-    [
-        ("EnableNetworkIsolation", "training_network_isolation", "EnableTrainingNetworkIsolation"),
-        (
-            "EnableInterContainerTrafficEncryption",
-            "training_traffic_encryption",
-            "EnableInterContainerTrafficEncryption",
-        ),
-    ],
+    "parameter", ["EnableTrainingNetworkIsolation", "EnableInterContainerTrafficEncryption"]
 )
-def test_every_training_job_takes_its_isolation_settings_from_parameters(
-    field: str, config_key: str, parameter: str
-) -> None:
-    configure = ASL_STATES["Configure"]["Parameters"]
+def test_training_isolation_settings_are_parameters_passed_to_the_pipeline(parameter: str) -> None:
+    # What the jobs then get is executed in tests/functional/test_pipeline_paths.py (VPC and isolation).
     substitutions = RESOURCES["TrainingPipeline"]["Properties"]["DefinitionSubstitutions"]
 
-    for definition in TRAINING_DEFINITIONS.values():
-        assert definition[f"{field}.$"] == f"$.config.{config_key}"
-    assert configure[f"{config_key}.$"] == f"States.StringToJson('${{{parameter}}}')"
     assert substitutions[parameter] == {"Ref": parameter}
     assert PARAMETERS[parameter]["AllowedValues"] == ["true", "false"]
 
@@ -513,11 +431,26 @@ def test_the_vpc_is_optional_and_off_by_default(overrides: dict[str, str], in_vp
     assert stack.condition("HasVpc") is in_vpc
 
 
-def test_vpc_subnets_and_security_groups_go_together() -> None:
-    [rule] = TEMPLATE["Rules"].values()
-    text = json.dumps(rule)
+@pytest.mark.parametrize(
+    ("overrides", "broken"),
+    [
+        ({}, []),
+        ({"VpcSubnetIds": "subnet-0a1b", "VpcSecurityGroupIds": "sg-0c2d"}, []),
+        ({"VpcSubnetIds": "subnet-0a1b"}, ["VpcSubnetsAndSecurityGroupsTogether"]),
+        ({"RolloutTrafficRouting": "CANARY", "EndpointMinInstances": "2"}, []),
+        (
+            {"RolloutTrafficRouting": "LINEAR", "EndpointMinInstances": "1"},
+            ["GuardedRolloutNeedsTwoInstances"],
+        ),
+        ({"RolloutTrafficRouting": "ALL_AT_ONCE", "EndpointMinInstances": "1"}, []),
+    ],
+)
+def test_cloudformation_refuses_parameter_combinations_that_cannot_work(
+    overrides: dict[str, str], broken: list[str]
+) -> None:
+    refused = TemplateStack.load(parameters=overrides).broken_rules()
 
-    assert '"Ref": "VpcSubnetIds"' in text and '"Ref": "VpcSecurityGroupIds"' in text
+    assert [rule.split(":", 1)[0] for rule in refused] == broken
 
 
 @pytest.mark.parametrize("function", of_type("AWS::Serverless::Function"))
@@ -569,22 +502,3 @@ def test_sagemaker_role_manages_network_interfaces_only_with_a_vpc() -> None:
         "ec2:CreateNetworkInterface",
         "ec2:DeleteNetworkInterface",
     }
-
-
-SAGEMAKER_CREATES = (
-    ":sagemaker:createTrainingJob.sync",
-    ":sagemaker:createHyperParameterTuningJob.sync",
-    ":sagemaker:createModel",
-)
-
-
-def test_every_sagemaker_job_and_model_state_has_an_in_vpc_copy() -> None:
-    creating = [n for n, s in ASL_STATES.items() if str(s.get("Resource", "")).endswith(SAGEMAKER_CREATES)]
-    originals = [name for name in creating if not name.endswith("InVpc")]
-    substitutions = RESOURCES["TrainingPipeline"]["Properties"]["DefinitionSubstitutions"]
-
-    assert len(originals) == 3 and len(creating) == 2 * len(originals)
-    for name in originals:
-        assert "VpcConfig.$" not in json.dumps(ASL_STATES[name])
-        assert '"VpcConfig.$": "$.config.vpc_config"' in json.dumps(ASL_STATES[f"{name}InVpc"])
-    assert substitutions["UseVpc"] == {"Fn::If": ["HasVpc", "true", "false"]}

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.unit.lambda_support import LambdaWorld, lambda_world
+from tests.support.lambda_world import LambdaWorld, lambda_world
 
 
 @pytest.fixture(scope="module")

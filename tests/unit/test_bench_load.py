@@ -3,6 +3,8 @@ the reconciliation of answers and dropped keys against counted store records, an
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from collections import Counter
 
 import pytest
@@ -11,6 +13,7 @@ from dogbreed.bench.load import (
     LoadReport,
     RequestOutcome,
     StoreSnapshot,
+    dead_lettered_key,
     failures,
     format_report,
     incoming_key_of,
@@ -18,6 +21,7 @@ from dogbreed.bench.load import (
     reconcile,
     status_histogram,
 )
+from dogbreed.local.lambda_runtime.invocation_record import InvocationResponse, invocation_record
 
 DROPS = ["incoming/load-r1/00000.jpg", "incoming/load-r1/00001.jpg"]
 
@@ -250,3 +254,32 @@ def test_the_json_figures_carry_the_verdict_and_percentiles() -> None:
     report = report_for([created("a"), busy()], complete_stores(["a"], DROPS))
     document = report.to_dict()
     assert (document["passed"], document["p50_s"], document["p99_s"], document["lost"]) == (True, 0.1, 0.2, 0)
+
+
+def object_created(key: str) -> dict[str, object]:
+    return {"source": "aws.s3", "detail-type": "Object Created", "detail": {"object": {"key": key}}}
+
+
+def test_a_dead_letter_from_the_functions_on_failure_destination_names_its_key() -> None:
+    # Given the invocation record Lambda's OnFailure destination delivers (the event under requestPayload)
+    record = invocation_record(
+        request_id="r-1",
+        function_arn="arn:aws:lambda:us-east-1:123456789012:function:predict-s3:live",
+        condition="RetriesExhausted",
+        approximate_invoke_count=3,
+        request_payload=json.dumps(object_created(DROPS[0])).encode(),
+        response=InvocationResponse(b'{"errorMessage": "the model endpoint is not available"}', "Unhandled"),
+        timestamp=dt.datetime.now(dt.UTC),
+    )
+
+    # Then the key is read from the record's event
+    assert dead_lettered_key(json.dumps(record)) == DROPS[0]
+
+
+def test_a_dead_letter_from_eventbridge_names_its_key() -> None:
+    # EventBridge's dead-letter queue holds the bare event
+    assert dead_lettered_key(json.dumps(object_created(DROPS[1]))) == DROPS[1]
+
+
+def test_an_unreadable_dead_letter_names_no_key() -> None:
+    assert dead_lettered_key("not json") == ""

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import io
 import shutil
 from pathlib import Path
 
 import inference
 import pytest
-from PIL import Image
 
+from dogbreed.bench.tiny_model import solid_color_jpeg
 from dogbreed.serving.quantize import INT8_ONNX_FILE, quantize_model_dir
-from tests.conftest import solid_color_image
 
 
 def jpeg(class_index: int, seed: int) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(solid_color_image(class_index, 64, seed=seed)).save(buffer, "JPEG")
-    return buffer.getvalue()
+    return solid_color_jpeg(class_index, 64, seed=seed)
 
 
 def test_int8_model_is_written_and_agrees_with_fp32(

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from request_guards.errors import InputError
 
-from tests.unit.lambda_support import (
+from tests.support.lambda_world import (
     ACCOUNT_ID,
     BUCKET,
     LABRADOR_URL,
@@ -190,9 +190,9 @@ def test_unknown_route_is_a_json_404(world: LambdaWorld) -> None:
 
 
 def test_url_is_fetched_through_the_ssrf_guard_from_a_real_server(world: LambdaWorld) -> None:
-    """The production fetcher path (request_guards.url_guard) against a loopback HTTP server; only
+    """The production fetcher path (prediction.url_guard) against a loopback HTTP server; only
     the address policy is widened to loopback, as the guard's own tests do."""
-    from request_guards import url_guard
+    from prediction import url_guard
 
     image = jpeg_bytes((1, 2, 3))
 

@@ -18,8 +18,7 @@ from prediction.endpoint_client import SageMakerEndpointClient, botocore_config
 from prediction.errors import EndpointError, EndpointTimeoutError, EndpointUnavailableError
 from request_guards.errors import PayloadTooLargeError, UnsupportedMediaTypeError
 
-import tests.unit.lambda_support  # noqa: F401 - the functions' environment
-
+pytestmark = pytest.mark.usefixtures("aws_credentials")
 ENDPOINT = "dogbreed-endpoint"
 Runtime = tuple[Any, Stubber, list[float]]
 IMAGE = b"\xff\xd8\xff fake jpeg bytes"
@@ -191,13 +190,14 @@ class SlowEndpoint:
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(8)
+        self.sock.settimeout(0.1)
         self.port = self.sock.getsockname()[1]
         self.stop = threading.Event()
         self.connections: list[socket.socket] = []
-        threading.Thread(target=self._serve, daemon=True).start()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
 
     def _serve(self) -> None:
-        self.sock.settimeout(0.1)
         while not self.stop.is_set():
             try:
                 conn, _ = self.sock.accept()
@@ -206,7 +206,9 @@ class SlowEndpoint:
             self.connections.append(conn)
 
     def close(self) -> None:
+        # The accept loop ends before its socket closes: closing it under accept() crashes the thread.
         self.stop.set()
+        self.thread.join(timeout=5)
         for conn in self.connections:
             conn.close()
         self.sock.close()
@@ -248,3 +250,62 @@ def test_unreachable_endpoint_is_503_after_the_retry_budget() -> None:
         make(client, sleeps, attempts=2).classify(IMAGE, content_type="image/jpeg", top_k=3)
 
     assert len(sleeps) == 1
+
+
+class FakeClock:
+    """Time that advances only when a test says so (each stubbed failure 'takes' `per_call` seconds)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_retry_that_cannot_finish_within_the_budget_is_not_made(runtime: Runtime) -> None:
+    # Given a 12 s budget, 10 s attempts, and a first attempt that failed after 4 s
+    client, stubber, sleeps = runtime
+    clock = FakeClock()
+    stubber.add_client_error("invoke_endpoint", "ServiceUnavailable", "try later", 503)
+    endpoint = SageMakerEndpointClient(
+        client,
+        ENDPOINT,
+        max_attempts=3,
+        attempt_seconds=10.0,
+        budget_seconds=12.0,
+        sleep=sleeps.append,
+        clock=clock,
+    )
+    original = client.invoke_endpoint
+
+    def slow_failure(**kwargs: Any) -> Any:
+        clock.now += 4.0
+        return original(**kwargs)
+
+    client.invoke_endpoint = slow_failure
+
+    # When it is classified
+    with pytest.raises(EndpointUnavailableError):
+        endpoint.classify(IMAGE, content_type="image/jpeg", top_k=3)
+
+    # Then no second attempt was started (4 s + backoff + 10 s > 12 s) and nothing waited
+    assert sleeps == []
+
+
+def test_a_fast_failure_is_retried_within_the_budget(runtime: Runtime) -> None:
+    client, stubber, sleeps = runtime
+    stubber.add_client_error("invoke_endpoint", "ThrottlingException", "Rate exceeded", 429)
+    stubber.add_response("invoke_endpoint", contract_body([("Beagle", 12, 0.9)]), expected_params())
+    endpoint = SageMakerEndpointClient(
+        client, ENDPOINT, attempt_seconds=10.0, budget_seconds=12.0, sleep=sleeps.append, clock=FakeClock()
+    )
+
+    result = endpoint.classify(IMAGE, content_type="image/jpeg", top_k=3)
+
+    assert result.predictions[0].breed == "Beagle"
+    assert len(sleeps) == 1
+
+
+def test_timeouts_longer_than_the_budget_are_refused() -> None:
+    with pytest.raises(ValueError, match="budget"):
+        SageMakerEndpointClient(None, ENDPOINT, attempt_seconds=13.0, budget_seconds=12.0)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.lambda_support import (
+from tests.support.lambda_world import (
     FakeLambdaContext,
     LambdaWorld,
     event_files,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.lambda_support import (
+from tests.support.lambda_world import (
     FakeLambdaContext,
     LambdaWorld,
     handler_module,

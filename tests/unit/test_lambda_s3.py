@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.unit.lambda_support import (
+from tests.support.lambda_world import (
     IDEMPOTENCY_TABLE,
     MAX_IMAGE_BYTES,
     FakeLambdaContext,

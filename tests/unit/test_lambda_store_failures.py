@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.unit.lambda_support import (
+from tests.support.lambda_world import (
     BUCKET,
     PREDICTIONS_TABLE,
     FakeLambdaContext,

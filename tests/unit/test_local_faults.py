@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from starlette.testclient import TestClient
 
 from dogbreed.local.cloud.faults import FaultRegistry, build_fault
+from tests.support.credentials import FAKE_CREDENTIALS, REGION
 
 NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 
@@ -78,7 +79,9 @@ def moto_behind_faults() -> Iterator[tuple[str, FaultRegistry]]:
 def aws(moto_behind_faults: tuple[str, FaultRegistry]) -> Iterator[tuple[Any, FaultRegistry]]:
     url, registry = moto_behind_faults
     session = boto3.session.Session(
-        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        region_name=REGION,
     )
 
     def client(service: str) -> Any:
@@ -156,16 +159,21 @@ def test_query_protocol_fault_is_an_error_response(aws: Any) -> None:
 
 def test_endpoint_fault_answers_invoke_endpoint_then_the_endpoint_answers(tmp_path: Path) -> None:
     from dogbreed.local.sagemaker.endpoints import EndpointService
+    from dogbreed.local.sagemaker.models import ModelStore
     from dogbreed.local.sagemaker.processes import ProcessRegistry
-    from dogbreed.local.sagemaker.runtime import build_app
+    from dogbreed.local.sagemaker.runtime import Router, build_app
+    from dogbreed.local.sagemaker.tags import TagStore
 
+    tags = TagStore()
+    models = ModelStore(state_dir=tmp_path, clients=lambda _: None, tags=tags, region="us-east-1")
     endpoints = EndpointService(
-        state_dir=tmp_path, clients=lambda _: None, processes=ProcessRegistry(), region="us-east-1"
+        state_dir=tmp_path, models=models, processes=ProcessRegistry(), tags=tags, region="us-east-1"
     )
-    endpoints.faults = FaultRegistry()
-    endpoints.faults.add(build_fault({"kind": "endpoint", "error": "ThrottlingException", "resource": "dog"}))
+    router = Router(endpoints, region="us-east-1")
+    router.faults = FaultRegistry()
+    router.faults.add(build_fault({"kind": "endpoint", "error": "ThrottlingException", "resource": "dog"}))
     try:
-        with TestClient(build_app(endpoints)) as http:
+        with TestClient(build_app(router)) as http:
             faulted = http.post("/endpoints/dog-endpoint/invocations", content=b"x")
             after = http.post("/endpoints/dog-endpoint/invocations", content=b"x")
     finally:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -19,13 +18,12 @@ from dogbreed_job.metrics import METRIC_DEFINITIONS, format_metrics_line
 
 from dogbreed.local.sagemaker._aws import parse_s3_uri, validate_request
 from dogbreed.local.sagemaker.autoscaling import AutoScaler, TargetTracking, desired_capacity
-from dogbreed.local.sagemaker.endpoints import InvokeError
-from dogbreed.local.sagemaker.joblog import MetricParser, failure_message
+from dogbreed.local.sagemaker.container import MetricParser, decode_hyperparameter, failure_message, user_args
 from dogbreed.local.sagemaker.processes import ProcessRegistry, group_members
-from dogbreed.local.sagemaker.runtime import error_response
-from dogbreed.local.sagemaker.training import decode_hyperparameter, user_args
-from dogbreed.local.sagemaker.tuning import _suggest
+from dogbreed.local.sagemaker.runtime import InvokeError, error_response
+from dogbreed.local.sagemaker.tuning_search import suggest
 from dogbreed.loopback import pid_alive
+from tests.support.waiting import wait_for
 
 
 def test_hyperparameters_become_container_flags() -> None:
@@ -86,7 +84,7 @@ def test_search_space_respects_scaling_and_types() -> None:
         "CategoricalParameterRanges": [{"Name": "opt", "Values": ["sgd", "adamw"]}],
     }
     for _ in range(20):
-        tuned = _suggest(study.ask(), ranges)
+        tuned = suggest(study.ask(), ranges)
         assert 0.0001 <= float(tuned["lr"]) <= 0.1
         assert 0.9 <= float(tuned["momentum"]) <= 0.999
         assert 8 <= int(tuned["batch"]) <= 64 and tuned["batch"].isdigit()
@@ -140,10 +138,7 @@ def test_terminate_ends_the_whole_process_group() -> None:
     proc = registry.spawn(
         [sys.executable, "-c", script], env={}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    deadline = time.monotonic() + 10
-    while len(group_members(proc.pid)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert len(group_members(proc.pid)) == 2
+    wait_for(lambda: len(group_members(proc.pid)) == 2, timeout=10, what="the grandchild", interval=0.05)
     registry.terminate(proc, grace_seconds=1)
     assert not pid_alive(proc.pid)
     assert group_members(proc.pid) == []

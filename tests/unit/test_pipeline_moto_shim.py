@@ -12,8 +12,9 @@ from botocore.exceptions import ClientError
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_factory
 from moto.stepfunctions.parser.backend import execution_worker
+from moto.stepfunctions.parser.utils import camel_to_snake_case
 
-from dogbreed.local import moto_shim
+from dogbreed.local import moto_shim, sfn_jsonata
 
 
 def test_moto_is_the_pinned_version() -> None:
@@ -39,8 +40,8 @@ def test_install_patches_the_task_factory_and_the_context_and_uninstall_restores
         )
         assert isinstance(state_task_factory.state_task_service_for("aws-sdk"), moto_shim.AwsSdkTaskService)
         assert isinstance(state_task_factory.state_task_service_for("lambda"), moto_shim.LambdaTaskService)
-        assert (
-            type(state_task_factory.state_task_service_for("dynamodb")).__name__ == "StateTaskServiceDynamoDB"
+        assert isinstance(
+            state_task_factory.state_task_service_for("dynamodb"), moto_shim.DynamoDbTaskService
         )
         assert execution_worker.ExecutionWorker._get_evaluation_environment is not original_env
     assert state_task_factory.state_task_service_for is original_factory
@@ -56,23 +57,59 @@ def test_the_task_hooks_the_shim_overrides_keep_their_signatures() -> None:
 
 def test_applicationautoscaling_maps_to_the_boto3_service_name() -> None:
     assert moto_shim.AWS_SDK_SERVICE_NAMES["applicationautoscaling"] == "application-autoscaling"
-    assert moto_shim.AwsSdkTaskService._normalise_service_error_name("applicationautoscaling") == (
-        "ApplicationAutoScaling"
-    )
 
 
 @pytest.mark.parametrize(
-    ("code", "name"),
+    ("resource", "code", "name"),
     [
-        ("ValidationException", "SageMaker.AmazonSageMakerException"),
-        ("ResourceNotFound", "SageMaker.ResourceNotFoundException"),
-        ("ResourceInUse", "SageMaker.ResourceInUseException"),
-        ("ThrottlingException", "SageMaker.AmazonSageMakerException"),
+        # SDK integrations: modelled errors by name, the rest as the SDK's base exception
+        (
+            "arn:aws:states:::aws-sdk:sagemaker:describeEndpoint",
+            "ValidationException",
+            "SageMaker.SageMakerException",
+        ),
+        (
+            "arn:aws:states:::aws-sdk:sagemaker:stopTrainingJob",
+            "ResourceNotFound",
+            "SageMaker.ResourceNotFoundException",
+        ),
+        (
+            "arn:aws:states:::aws-sdk:sagemaker:listEndpoints",
+            "ThrottlingException",
+            "SageMaker.SageMakerException",
+        ),
+        (
+            "arn:aws:states:::aws-sdk:applicationautoscaling:registerScalableTarget",
+            "ConcurrentUpdateException",
+            "ApplicationAutoScaling.ConcurrentUpdateException",
+        ),
+        # optimized integrations: the classic SDK's base exception for unmodelled errors
+        (
+            "arn:aws:states:::sagemaker:createModel",
+            "ValidationException",
+            "SageMaker.AmazonSageMakerException",
+        ),
+        (
+            "arn:aws:states:::sagemaker:createTrainingJob.sync",
+            "ResourceInUse",
+            "SageMaker.ResourceInUseException",
+        ),
+        (
+            "arn:aws:states:::dynamodb:putItem",
+            "ConditionalCheckFailedException",
+            "DynamoDB.ConditionalCheckFailedException",
+        ),
+        ("arn:aws:states:::dynamodb:putItem", "SomethingNew", "DynamoDB.AmazonDynamoDBException"),
     ],
 )
-def test_sagemaker_errors_are_named_as_step_functions_names_them(code: str, name: str) -> None:
-    error = ClientError({"Error": {"Code": code, "Message": "m"}}, "DescribeEndpoint")
-    assert moto_shim.sagemaker_error_name(error) == name
+def test_task_errors_are_named_as_step_functions_names_them(resource: str, code: str, name: str) -> None:
+    error = ClientError({"Error": {"Code": code, "Message": "m"}}, "Operation")
+    assert moto_shim.task_error_name(resource, error) == name
+
+
+def test_the_jsonata_evaluator_answers_what_the_pipeline_relies_on() -> None:
+    sfn_jsonata.install()
+    sfn_jsonata.self_check()
 
 
 def test_context_timestamps_use_the_aws_format() -> None:
@@ -80,29 +117,33 @@ def test_context_timestamps_use_the_aws_format() -> None:
     assert moto_shim.iso_timestamp(moment) == "2026-11-22T02:34:46.123Z"
 
 
-def test_in_process_lambda_reports_handler_errors_like_lambda(tmp_path) -> None:
-    package = tmp_path / "shimfn_pkg"
-    package.mkdir()
-    (package / "__init__.py").write_text("")
-    (package / "app.py").write_text(
-        "import os\n"
-        "def handler(event, context):\n"
-        "    if event.get('fail'):\n"
-        "        raise KeyError('boom')\n"
-        "    return {'seen': event['x'], 'env': os.environ['SHIM_TEST_VAR'], 'name': context.function_name}\n"
-    )
-    function = moto_shim.LambdaFunction(
-        name="fn", code_dir=tmp_path, handler="shimfn_pkg.app.handler", environment={"SHIM_TEST_VAR": "v"}
-    )
-    assert moto_shim.invoke_lambda(function, {"x": 1}) == ({"seen": 1, "env": "v", "name": "fn"}, None)
-    payload, error = moto_shim.invoke_lambda(function, {"fail": True})
-    assert error == "Unhandled"
-    assert payload["errorType"] == "KeyError"
+def test_the_lambda_task_and_invoke_api_are_the_local_runtimes_hooks() -> None:
+    # The Lambda hooks live with the local Lambda runtime (their behaviour: tests/integration/
+    # test_lambda_runtime.py); installing the shim plugs them in and uninstalling takes them out.
+    from moto.awslambda.responses import LambdaResponse
+
+    from dogbreed.local.lambda_runtime import moto_hooks
+
+    original = LambdaResponse.invoke
+    with moto_shim.installed(None):
+        assert moto_shim.LambdaTaskService is moto_hooks.LambdaTaskService
+        assert LambdaResponse.invoke is not original
+    assert LambdaResponse.invoke is original
 
 
-def test_the_local_sagemaker_backend_offers_every_operation_the_pipeline_calls() -> None:
-    backend_module = pytest.importorskip("dogbreed.local.sagemaker.backend")
-    members = [name for name in dir(moto_shim.SageMakerBackend) if not name.startswith("_")]
-    assert members
-    for name in members:
-        assert callable(getattr(backend_module.LocalSageMaker, name, None)), name
+def test_every_sagemaker_operation_the_pipeline_calls_is_answered_locally() -> None:
+    # The local SageMaker answers jobs, models and endpoints; moto's SageMaker the model registry.
+    from moto.sagemaker.responses import SageMakerResponse
+
+    from dogbreed.aws import stepfunctions as sfn_rules
+    from dogbreed.local.sagemaker.backend import LocalSageMaker
+    from dogbreed.pipeline.asl import task_states
+
+    for name, state in task_states():
+        integration = sfn_rules.parse_resource(state["Resource"])
+        if integration.service != "sagemaker":
+            continue
+        method = camel_to_snake_case(integration.action)
+        assert callable(getattr(LocalSageMaker, method, None)) or callable(
+            getattr(SageMakerResponse, method, None)
+        ), name

@@ -8,13 +8,11 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from request_guards.errors import BadRequestError, FetchError, ForbiddenSourceError, PayloadTooLargeError
-from request_guards.s3_guard import (
-    ALLOWED_BUCKETS_ENV,
-    allowed_buckets_from_env,
+from prediction.s3_guard import (
     parse_s3_uri,
     read_s3_object,
 )
+from request_guards.errors import BadRequestError, FetchError, ForbiddenSourceError, PayloadTooLargeError
 
 ALLOWED = frozenset({"inference-bucket", "data.bucket-2"})
 
@@ -47,14 +45,6 @@ def test_malformed_uris_are_bad_requests(uri: Any) -> None:
     with pytest.raises(BadRequestError) as caught:
         parse_s3_uri(uri, ALLOWED)
     assert caught.value.code == "invalid_s3_uri"
-
-
-def test_allow_list_comes_from_the_environment() -> None:
-    assert allowed_buckets_from_env({ALLOWED_BUCKETS_ENV: " a-bucket, b-bucket ,,"}) == {
-        "a-bucket",
-        "b-bucket",
-    }
-    assert allowed_buckets_from_env({}) == frozenset()
 
 
 @pytest.fixture

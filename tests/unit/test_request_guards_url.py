@@ -13,9 +13,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from request_guards import url_guard
+from prediction import url_guard
+from prediction.url_guard import fetch_url, is_public_address
 from request_guards.errors import BadRequestError, FetchError, ForbiddenSourceError, PayloadTooLargeError
-from request_guards.url_guard import fetch_url, is_public_address
 
 LOOPBACK = ipaddress.ip_address("127.0.0.1")
 IMAGE = b"\xff\xd8\xff\xe0" + b"x" * 1000
@@ -245,10 +245,11 @@ def test_names_resolving_to_forbidden_addresses_are_refused(answers: list[str]) 
         "[2002:7f00:1::1]",
     ],
 )
-def test_forbidden_ip_literals_are_refused_without_connecting(host: str) -> None:
+def test_forbidden_ip_literals_are_refused_without_connecting(host: str, no_network: list[str]) -> None:
     with pytest.raises(ForbiddenSourceError) as caught:
         fetch_url(f"https://{host}/dog.jpg")
     assert caught.value.code == "url_forbidden_address"
+    assert no_network == []
 
 
 @pytest.mark.parametrize(

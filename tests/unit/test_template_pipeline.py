@@ -5,48 +5,29 @@ PassRole, encryption, TLS-only, public access) are in tests/security/test_templa
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.template_loader import load_template
+from tests.support.templates import actions, identity_statements, load_template
 
 TEMPLATE = load_template()
 RESOURCES: dict[str, dict[str, Any]] = TEMPLATE["Resources"]
 
 
-def _statements() -> Iterator[tuple[str, dict[str, Any]]]:
-    """Every IAM statement of every role, inline policy and SAM function/state machine policy."""
-    for logical_id, resource in RESOURCES.items():
-        properties = resource.get("Properties", {})
-        for policy in properties.get("Policies", []) or []:
-            if isinstance(policy, dict) and "PolicyDocument" in policy:
-                yield from ((logical_id, s) for s in policy["PolicyDocument"]["Statement"])
-            elif isinstance(policy, dict) and "Statement" in policy:
-                yield from ((logical_id, s) for s in policy["Statement"])
-        if resource["Type"] in ("AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy"):
-            yield from ((logical_id, s) for s in properties["PolicyDocument"]["Statement"])
-
-
-def _actions(statement: dict[str, Any]) -> list[str]:
-    actions = statement.get("Action", [])
-    return [actions] if isinstance(actions, str) else list(actions)
-
-
 def test_state_machine_has_the_sync_rule_and_autoscaling_permissions() -> None:
-    statements = [s for lid, s in _statements() if lid == "TrainingPipeline"]
-    events = next(s for s in statements if "events:PutRule" in _actions(s))
-    assert set(_actions(events)) == {"events:PutTargets", "events:PutRule", "events:DescribeRule"}
-    pass_role = next(s for s in statements if "iam:PassRole" in _actions(s))
+    statements = [s for lid, s in identity_statements(RESOURCES) if lid == "TrainingPipeline"]
+    events = next(s for s in statements if "events:PutRule" in actions(s))
+    assert set(actions(events)) == {"events:PutTargets", "events:PutRule", "events:DescribeRule"}
+    pass_role = next(s for s in statements if "iam:PassRole" in actions(s))
     assert pass_role["Resource"] == {"Fn::GetAtt": ["SageMakerExecutionRole", "Arn"]}
     assert pass_role["Condition"]["StringEquals"]["iam:PassedToService"] == "sagemaker.amazonaws.com"
-    scaling = {a for s in statements for a in _actions(s) if a.startswith("application-autoscaling:")}
+    scaling = {a for s in statements for a in actions(s) if a.startswith("application-autoscaling:")}
     assert {
         "application-autoscaling:RegisterScalableTarget",
         "application-autoscaling:PutScalingPolicy",
     } <= scaling
-    linked = next(s for s in statements if "iam:CreateServiceLinkedRole" in _actions(s))
+    linked = next(s for s in statements if "iam:CreateServiceLinkedRole" in actions(s))
     assert (
         linked["Condition"]["StringLike"]["iam:AWSServiceName"]
         == "sagemaker.application-autoscaling.amazonaws.com"
@@ -54,12 +35,12 @@ def test_state_machine_has_the_sync_rule_and_autoscaling_permissions() -> None:
 
 
 def test_sagemaker_role_is_scoped_to_data_bucket_prefixes() -> None:
-    statements = [s for lid, s in _statements() if lid == "SageMakerExecutionRole"]
+    statements = [s for lid, s in identity_statements(RESOURCES) if lid == "SageMakerExecutionRole"]
     for statement in statements:
-        if any(a.startswith("s3:") for a in _actions(statement)):
+        if any(a.startswith("s3:") for a in actions(statement)):
             text = json.dumps(statement)
             assert "DataBucket" in text and "InferenceBucket" not in text
-            if "s3:ListBucket" not in _actions(statement):
+            if "s3:ListBucket" not in actions(statement):
                 resources = (
                     statement["Resource"]
                     if isinstance(statement["Resource"], list)
@@ -86,7 +67,7 @@ def test_inference_results_expire() -> None:
     ("table", "key", "ttl"),
     [
         ("PredictionsTable", "prediction_id", "expires_at"),
-        ("ModelsTable", "model_version", None),
+        ("RunsTable", "run_id", None),
         ("IdempotencyTable", "id", "expiration"),
     ],
 )
@@ -148,18 +129,27 @@ def test_tunables_are_documented_parameters() -> None:
         "ScaleOutCooldownSeconds",
         "UseSpotTraining",
         "ReuseTuningArtifact",
-        "EndpointName",
+        "FinalModelTolerance",
+        "FinalModelFallback",
+        "ApprovalMode",
+        "ApprovalTimeoutSeconds",
+        "RolloutTrafficRouting",
+        "RolloutStepPercent",
+        "RolloutBakeSeconds",
+        "DeployLockPollSeconds",
+        "DeployLockMaxPolls",
+        "DeployLockLeaseSeconds",
     ):
         assert parameters[name].get("Description"), name
     assert parameters["FinalTrainingInstanceCount"]["Default"] == 2
-    assert parameters["EndpointName"]["Default"] == "dogbreed-endpoint"
 
 
 def test_outputs_name_what_users_and_tests_need() -> None:
     outputs = TEMPLATE["Outputs"]
     for name in (
         "DataBucketName",
-        "ModelsTableName",
+        "RunsTableName",
+        "ModelPackageGroupName",
         "TrainingPipelineArn",
         "SageMakerExecutionRoleArn",
         "EndpointName",
@@ -181,7 +171,7 @@ def test_only_a_dataset_manifest_in_the_data_bucket_matches_the_trigger(
 ) -> None:
     from moto.events.models import EventPattern
 
-    from dogbreed.local.template_resources import TemplateStack
+    from dogbreed.template_stack import TemplateStack
 
     stack = TemplateStack.load()
     event_spec = stack.resources["TrainingPipeline"]["Properties"]["Events"]["DatasetManifest"]

@@ -106,7 +106,7 @@ def test_paths_default_to_sagemaker_variables() -> None:
     assert args.data_dir == "/opt/ml/input/data/training"
     assert args.model_dir == "/opt/ml/model"
     assert args.output_dir == "/opt/ml/output/data"
-    assert args.checkpoint_dir == "/opt/ml/checkpoints"
+    assert args.checkpoint_dir == "/opt/ml/checkpoints/dogbreed-train-42"  # the job's own folder
     assert args.model_version == "dogbreed-train-42"
 
 

@@ -135,3 +135,17 @@ def test_a_file_that_is_not_a_checkpoint_is_rejected(tmp_path: Path) -> None:
 
 def test_checkpoint_dir_defaults(tmp_path: Path) -> None:
     assert checkpoint.default_checkpoint_dir({"SM_CHECKPOINT_DIR": str(tmp_path)}) == str(tmp_path)
+
+
+def test_each_sagemaker_job_keeps_its_checkpoints_in_a_folder_of_its_own(tmp_path: Path) -> None:
+    # Given two tuning trials whose checkpoint prefix SageMaker restores into both containers
+    env = {"SM_CHECKPOINT_DIR": str(tmp_path)}
+    first = checkpoint.default_checkpoint_dir({**env, "TRAINING_JOB_NAME": "hpo-1a2b3c4d-261204-001-aaaa"})
+    second = checkpoint.default_checkpoint_dir({**env, "TRAINING_JOB_NAME": "hpo-1a2b3c4d-261204-002-bbbb"})
+    assert first is not None and second is not None
+    state = {"model": {}, "optimizer": {}, "lr_scheduler": {}, "epoch": 3}
+    checkpoint.save_checkpoint(Path(first), state)
+
+    # Then the second trial finds no checkpoint to resume from, and the first finds its own
+    assert checkpoint.load_checkpoint(Path(second)) is None
+    assert checkpoint.load_checkpoint(Path(first)) == state

@@ -86,3 +86,22 @@ def test_a_layout_error_without_the_check_is_a_clean_error(
 
     assert code == 1
     assert "test is missing" in capsys.readouterr().err
+
+
+def test_a_global_batch_smaller_than_the_world_size_fails_before_the_processes_meet(
+    dataset: Path,
+    tmp_path: Path,
+    sm_output_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given rank 0 of 4 processes (nobody listens on the master port: a rendezvous would hang)
+    for name, value in {"RANK": "0", "WORLD_SIZE": "4", "MASTER_ADDR": "127.0.0.1"}.items():
+        monkeypatch.setenv(name, value)
+
+    code = train.run(_argv(dataset, tmp_path, "--no-pretrained", "--batch-size", "3", "--dist-timeout", "5"))
+
+    assert code == 1
+    message = "--batch-size 3 is the global batch shared by 4 processes; it must be at least 4"
+    assert message in capsys.readouterr().err
+    assert message in (sm_output_dir / "failure").read_text()

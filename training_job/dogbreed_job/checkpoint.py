@@ -24,13 +24,21 @@ SAGEMAKER_CHECKPOINT_DIR = Path("/opt/ml/checkpoints")
 
 
 def default_checkpoint_dir(environ: dict[str, str] | None = None) -> str | None:
-    """`SM_CHECKPOINT_DIR`, else `/opt/ml/checkpoints` when it exists, else None (caller decides)."""
+    """`SM_CHECKPOINT_DIR`, else `/opt/ml/checkpoints` when it exists, else None (caller decides);
+    on SageMaker, the job's own folder in it (`<dir>/<TRAINING_JOB_NAME>`).
+
+    The trials of a tuning job share one CheckpointConfig.S3Uri, and SageMaker restores the whole
+    prefix into every trial's checkpoint directory: a trial that resumed from the directory's root
+    could load another trial's checkpoint. Each job reads and writes only its own folder."""
     env = os.environ if environ is None else environ
     if env.get("SM_CHECKPOINT_DIR"):
-        return env["SM_CHECKPOINT_DIR"]
-    if SAGEMAKER_CHECKPOINT_DIR.is_dir():
-        return str(SAGEMAKER_CHECKPOINT_DIR)
-    return None
+        base = Path(env["SM_CHECKPOINT_DIR"])
+    elif SAGEMAKER_CHECKPOINT_DIR.is_dir():
+        base = SAGEMAKER_CHECKPOINT_DIR
+    else:
+        return None
+    job = env.get("TRAINING_JOB_NAME", "")
+    return str(base / job) if job and "/" not in job and job not in (".", "..") else str(base)
 
 
 def atomic_save(obj: Any, path: Path) -> None:

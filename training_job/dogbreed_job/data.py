@@ -1,10 +1,13 @@
 """Datasets and loaders for the dogImages layout: `<data_dir>/{train,valid,test}/NNN.Breed_Name/*.jpg`.
 
 Class indices come from the sorted class folders of `train/` (so `001.Affenpinscher` is index 0);
-`valid/` and `test/` must not hold classes that `train/` lacks. Training batches come from a
-`DistributedSampler` (one shard per process, reshuffled per epoch with `set_epoch`); evaluation
-uses `ShardedEvalSampler`, which splits a split across processes with no padding, so summing the
-per-process counts gives exact per-sample metrics.
+`valid/` and `test/` must not hold classes that `train/` lacks. Training batches come from
+`GlobalBatchSampler`: every process draws the same shuffled order for the epoch, cuts it into the
+global batches a single process would train on, and takes its share of each (`batch_plan`), so the
+samples of optimizer step k do not depend on the world size; augmentation is seeded per sample
+(`SeededAugmentation`), so neither do the augmented images. Evaluation uses `ShardedEvalSampler`,
+which splits a split across processes with no padding, so summing the per-process counts gives
+exact per-sample metrics.
 """
 
 from __future__ import annotations
@@ -19,9 +22,9 @@ import torch
 from dataset_check.layout import SPLITS, has_image_suffix
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, Sampler
-from torch.utils.data.distributed import DistributedSampler
 
 from dogbreed_job import artifacts, transforms
+from dogbreed_job.batch_plan import BatchPlan
 from dogbreed_job.distributed import DistributedEnv
 
 logger = logging.getLogger(__name__)
@@ -122,61 +125,116 @@ class ShardedEvalSampler(Sampler[int]):
         return len(range(self.rank, self.length, self.world_size))
 
 
+# What the training sampler yields per sample: (dataset index, augmentation seed).
+SeededIndex = tuple[int, int]
+AUGMENTATION_SEED_BOUND = 2**31 - 1
+
+
+class SeededAugmentation(Dataset[tuple[Any, int]]):
+    """`dataset[index]` with torch's random generator seeded from the key, so a sample's random
+    crop, flip and colour jitter depend on (seed, epoch, index) only, not on which process or
+    loader worker reads it. The caller's generator state is left as it was."""
+
+    def __init__(self, dataset: Dataset[tuple[Any, int]]) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: SeededIndex) -> tuple[Any, int]:
+        index, seed = key
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return self.dataset[index]
+
+
+class GlobalBatchSampler(Sampler[list[SeededIndex]]):
+    """This process's share of every global batch of the epoch (a batch sampler).
+
+    All processes draw the same permutation and augmentation seeds from (seed, epoch), cut the
+    permutation into `plan.step_batch`-sized global batches (dropping a ragged tail as a single
+    process would) and keep slice `plan.share_bounds(rank)` of each. Call `set_epoch` before each
+    epoch, as with `DistributedSampler`.
+    """
+
+    def __init__(self, length: int, plan: BatchPlan, *, rank: int, seed: int) -> None:
+        self.length = length
+        self.plan = plan
+        self.rank = rank
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _draw(self) -> tuple[list[int], list[int]]:
+        """The epoch's sample order and the augmentation seed of every dataset index."""
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        order = torch.randperm(self.length, generator=generator).tolist()
+        seeds = torch.randint(AUGMENTATION_SEED_BOUND, (self.length,), generator=generator).tolist()
+        return order, seeds
+
+    def global_batches(self) -> list[list[int]]:
+        """Every global batch of the epoch, tail included (what a single process would cut)."""
+        order, _ = self._draw()
+        size = self.plan.step_batch
+        return [order[start : start + size] for start in range(0, self.length, size)]
+
+    def trained_batches(self) -> list[list[int]]:
+        """The global batches that become optimizer steps."""
+        batches = self.global_batches()
+        return batches[: self.plan.steps_per_epoch] if self.plan.drop_last else batches
+
+    def epoch_share(self) -> list[int]:
+        """This process's slice of every global batch of the epoch, the untrained tail included."""
+        share: list[int] = []
+        for batch in self.global_batches():
+            start, stop = self.plan.share_bounds(self.rank, len(batch))
+            share += batch[start:stop]
+        return share
+
+    def local_batches(self) -> list[list[int]]:
+        """The dataset indices this process trains on, one list per optimizer step."""
+        start, stop = self.plan.share_bounds(self.rank)
+        return [batch[start:stop] for batch in self.trained_batches()]
+
+    def __iter__(self) -> Iterator[list[SeededIndex]]:
+        _, seeds = self._draw()
+        for batch in self.local_batches():
+            yield [(index, seeds[index]) for index in batch]
+
+    def __len__(self) -> int:
+        return self.plan.steps_per_epoch
+
+
 @dataclass(frozen=True)
 class Loaders:
     train: DataLoader[Any]
-    train_sampler: DistributedSampler[Any] | None
-    # Shuffles the single-process training order; reseeded per epoch so a resumed run repeats it.
-    train_generator: torch.Generator
+    # Reshuffles with set_epoch; the same order on every process (see GlobalBatchSampler).
+    train_sampler: GlobalBatchSampler
     valid: DataLoader[Any]
     test: DataLoader[Any]
 
 
 def build_loaders(
-    splits: DataSplits, *, batch_size: int, workers: int, env: DistributedEnv, seed: int, pin_memory: bool
+    splits: DataSplits, *, plan: BatchPlan, workers: int, env: DistributedEnv, seed: int, pin_memory: bool
 ) -> Loaders:
     common: dict[str, Any] = {
         "num_workers": workers,
         "pin_memory": pin_memory,
         "persistent_workers": workers > 0,
     }
-    train_sampler: DistributedSampler[Any] | None = None
-    if env.enabled:
-        train_sampler = DistributedSampler(
-            splits.train, num_replicas=env.world_size, rank=env.rank, shuffle=True, seed=seed
-        )
-        shard_size = len(train_sampler)
-    else:
-        shard_size = len(splits.train)
-    generator = torch.Generator().manual_seed(seed)
-    train = DataLoader(
-        splits.train,
-        batch_size=batch_size,
-        shuffle=train_sampler is None,
-        sampler=train_sampler,
-        generator=generator,
-        # BatchNorm cannot train on a batch of one; drop the ragged tail when there is a full batch.
-        drop_last=shard_size > batch_size,
-        **common,
-    )
+    train_sampler = GlobalBatchSampler(len(splits.train), plan, rank=env.rank, seed=seed)
+    train = DataLoader(SeededAugmentation(splits.train), batch_sampler=train_sampler, **common)
     valid = DataLoader(
-        splits.valid, batch_size=batch_size, sampler=ShardedEvalSampler(len(splits.valid), env), **common
+        splits.valid, batch_size=plan.eval_batch, sampler=ShardedEvalSampler(len(splits.valid), env), **common
     )
     # The test split is read once: no workers kept alive for it.
     test = DataLoader(
         splits.test,
-        batch_size=batch_size,
+        batch_size=plan.eval_batch,
         sampler=ShardedEvalSampler(len(splits.test), env),
         num_workers=workers,
         pin_memory=pin_memory,
     )
-    return Loaders(
-        train=train, train_sampler=train_sampler, train_generator=generator, valid=valid, test=test
-    )
-
-
-def train_shard_indices(loaders: Loaders) -> list[int]:
-    """The dataset indices this process trains on in the current epoch (after `set_epoch`)."""
-    if loaders.train_sampler is not None:
-        return list(iter(loaders.train_sampler))
-    return list(range(len(loaders.train.dataset)))  # type: ignore[arg-type]
+    return Loaders(train=train, train_sampler=train_sampler, valid=valid, test=test)

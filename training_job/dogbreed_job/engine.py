@@ -62,7 +62,10 @@ def train_one_epoch(
     scaler: torch.amp.GradScaler | None = None,
     amp: bool = False,
     channels_last: bool = False,
+    gradient_weight: float = 1.0,
 ) -> TrainStats:
+    """One pass over `loader`. The loss is multiplied by `gradient_weight` before backward (see
+    `batch_plan.BatchPlan.gradient_weight`); the reported loss is the plain per-sample mean."""
     model.train()
     sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss x n, correct, n
     for images, targets in loader:
@@ -73,13 +76,14 @@ def train_one_epoch(
         with autocast(device, amp):
             logits = model(images)
             loss = criterion(logits, targets)
+        weighted = loss * gradient_weight if gradient_weight != 1.0 else loss
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
-            scaler.scale(loss).backward()
+            scaler.scale(weighted).backward()
             scaler.step(optimizer)
             scaler.update()
         else:
-            loss.backward()
+            weighted.backward()
             optimizer.step()
         batch = targets.shape[0]
         sums[0] += loss.detach().double() * batch

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import importlib.util
 import json
 import logging
 import shutil
@@ -25,15 +26,16 @@ from dogbreed_job import artifacts
 
 logger = logging.getLogger(__name__)
 
-# The training job's source_dir (train.py, inference.py, the packages). On SageMaker this is the
+# The training job's source_dir (train.py, inference.py, dogbreed_job). On SageMaker this is the
 # unpacked `source_dir`; in a checkout it is `training_job/`.
 SOURCE_DIR = Path(__file__).resolve().parents[1]
 INFERENCE_SCRIPT = "inference.py"
-# Packages that inference.py imports; copied whole under code/.
+# Packages that inference.py imports; copied whole under code/ from where this process imports them
+# (on SageMaker the unpacked source_dir, which dogbreed.packaging builds with the shared packages).
 CODE_PACKAGES: tuple[str, ...] = ("dogbreed_job", "request_guards")
-# What the SageMaker PyTorch serving container installs from code/requirements.txt (torch, numpy
-# and Pillow are already in the container).
-SERVING_REQUIREMENTS: tuple[str, ...] = ("onnxruntime==1.31.1",)
+# No code/requirements.txt: the SageMaker PyTorch serving container would pip-install it at start,
+# which needs the internet. inference.py runs on what the image has (torch, numpy, Pillow), with
+# model.onnx when onnxruntime is there and model.pth otherwise (docs/serving.md).
 
 ONNX_INPUT_NAME = "input"
 ONNX_OUTPUT_NAME = "logits"
@@ -148,19 +150,23 @@ def verify_onnx(model: nn.Module, path: Path, *, image_size: int, batch_size: in
 
 
 def write_code_dir(code_dir: Path, source_dir: Path) -> None:
-    """code/: inference.py, requirements.txt and the packages inference.py imports."""
+    """code/: inference.py and the packages it imports (nothing for the container to install)."""
     if code_dir.exists():
         shutil.rmtree(code_dir)
     code_dir.mkdir(parents=True)
     shutil.copy2(source_dir / INFERENCE_SCRIPT, code_dir / INFERENCE_SCRIPT)
-    (code_dir / "requirements.txt").write_text("\n".join(SERVING_REQUIREMENTS) + "\n")
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     for package in CODE_PACKAGES:
-        package_dir = source_dir / package
-        if not (package_dir / "__init__.py").is_file():
-            raise ExportError(f"{package_dir} is not a package; code/ needs it for {INFERENCE_SCRIPT}")
-        # Resolve symlinks so the archive holds real files.
-        shutil.copytree(package_dir.resolve(), code_dir / package, ignore=ignore)
+        shutil.copytree(imported_package_dir(package), code_dir / package, ignore=ignore)
+
+
+def imported_package_dir(package: str) -> Path:
+    """The directory `import <package>` loads from in this process (symlinks resolved)."""
+    spec = importlib.util.find_spec(package)
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    if len(locations) != 1 or not (Path(locations[0]) / "__init__.py").is_file():
+        raise ExportError(f"{package} is not an importable package; code/ needs it for {INFERENCE_SCRIPT}")
+    return Path(locations[0]).resolve()
 
 
 def pack_model_archive(model_dir: Path | str, archive_path: Path | str | None = None) -> Path:

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from dogbreed import FUNCTIONS_DIR, TRAINING_JOB_DIR
+from dogbreed import FUNCTIONS_DIR, LAMBDA_SHARED_DIR
 from dogbreed.local.cloud.state import DUMMY_CREDENTIALS
 
 TARGET_P50_MS = 5.0
@@ -239,7 +239,7 @@ def _s3_event(key: str) -> dict[str, Any]:
 
 
 def _warm_worker(iterations: int, warmup: int, out: Path) -> None:
-    sys.path[:0] = [str(FUNCTIONS_DIR), str(TRAINING_JOB_DIR)]
+    sys.path[:0] = [str(FUNCTIONS_DIR), str(LAMBDA_SHARED_DIR)]
     image = photo_jpeg()
     with fake_aws() as url:
         os.environ["AWS_ENDPOINT_URL"] = url
@@ -332,7 +332,7 @@ def cold_init(repeats: int) -> dict[str, float]:
     env.pop("POWERTOOLS_TRACE_DISABLED", None)
     env["AWS_LAMBDA_FUNCTION_NAME"] = "dogbreed-bench"  # the Tracer is on, as in Lambda
     env["PYTHONPATH"] = os.pathsep.join(
-        [str(FUNCTIONS_DIR), str(TRAINING_JOB_DIR), env.get("PYTHONPATH", "")]
+        [str(FUNCTIONS_DIR), str(LAMBDA_SHARED_DIR), env.get("PYTHONPATH", "")]
     )
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     figures: dict[str, float] = {}

@@ -40,6 +40,7 @@ import httpx
 from dogbreed.bench.tiny_model import TINY_CLASSES, solid_color_jpeg
 from dogbreed.local.cloud import state as cloud_state
 from dogbreed.local.cloud.state import CloudState
+from dogbreed.local.lambda_runtime.invocation_record import event_from_dead_letter
 
 DEFAULT_REQUESTS = 2000
 DEFAULT_CONCURRENCY = 32
@@ -411,8 +412,9 @@ class Stores:
             yield from page.get("Items", [])
 
     def dead_letter_keys(self) -> list[str]:
-        """Object keys of the events parked in the DLQ, read without consuming them (every message
-        received is made visible again at once)."""
+        """Object keys of the events parked in the DLQ (the S3 function's OnFailure destination: each
+        message is Lambda's invocation record, the event under `requestPayload`), read without
+        consuming them (every message received is made visible again at once)."""
         keys: list[str] = []
         handles: list[str] = []
         while True:
@@ -423,11 +425,7 @@ class Stores:
                 break
             for message in messages:
                 handles.append(message["ReceiptHandle"])
-                try:
-                    event = json.loads(message["Body"])
-                    keys.append(str(event["detail"]["object"]["key"]))
-                except (ValueError, KeyError, TypeError):
-                    keys.append("")
+                keys.append(dead_lettered_key(message["Body"]))
         for start in range(0, len(handles), 10):
             self.sqs.change_message_visibility_batch(
                 QueueUrl=self.dead_letter_queue_url,
@@ -462,6 +460,16 @@ class Stores:
             if key.startswith(incoming):
                 snapshot.dead_lettered[key] += 1
         return snapshot
+
+
+def dead_lettered_key(body: str) -> str:
+    """The object key of a dead-letter message: EventBridge parks the bare event, the function's
+    OnFailure destination an invocation record with the event under `requestPayload`."""
+    try:
+        event = event_from_dead_letter(json.loads(body))
+        return str(event["detail"]["object"]["key"])
+    except (ValueError, KeyError, TypeError):
+        return ""
 
 
 def incoming_key_of(stored_key: str, prefix: str) -> str:
@@ -542,7 +550,7 @@ def run_load(
 @contextmanager
 def target_cloud(state_dir: Path) -> Iterator[CloudState]:
     """The running local cloud, or one started here (on free ports) and stopped afterwards."""
-    from dogbreed.commands.local import running_state, start_cloud, stop_cloud
+    from dogbreed.local.cloud.lifecycle import running_state, start_cloud, stop_cloud
     from dogbreed.loopback import free_port
 
     state = running_state(state_dir)

@@ -3,27 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from dogbreed.local.cloud import state as cloud_state
-from dogbreed.loopback import pid_alive
+from dogbreed.local.cloud.lifecycle import (
+    cloud_status,
+    deploy_stack,
+    parse_overrides,
+    running_state,
+    start_cloud,
+    stop_cloud,
+)
 
 if TYPE_CHECKING:
     from dogbreed.local.cloud.fault_client import FaultClient
-
-UP_TIMEOUT_SECONDS = 180.0
-DOWN_GRACE_SECONDS = 30.0
 
 
 def register(subparsers: Any) -> None:
@@ -48,6 +44,12 @@ def register(subparsers: Any) -> None:
         action="store_false",
         help="production URL policy for the functions: no http://127.0.0.1 image URLs (default: allowed)",
     )
+    up.add_argument(
+        "--metric-period-scale",
+        type=float,
+        default=1.0,
+        help="shorten alarm periods and the services' 1-minute metrics by this factor (0.05: 5 min -> 15 s)",
+    )
     up.set_defaults(handler=_up)
 
     down = commands.add_parser("down", help="stop everything the local cloud started")
@@ -71,8 +73,10 @@ def register(subparsers: Any) -> None:
     _register_fault(commands, common)
 
     from dogbreed.local.cloud import demo
+    from dogbreed.local.iam import command as iam_command
 
     demo.register(commands, common)
+    iam_command.register(commands, common)
 
 
 FAULT_KINDS = ("aws", "endpoint", "endpoint-down", "training", "endpoint-update")
@@ -129,148 +133,11 @@ def _register_fault(commands: Any, common: Any) -> None:
     clear.set_defaults(handler=_fault_clear)
 
 
-# --- helpers used by the demo and the tests too ---------------------------------------------
-def running_state(state_dir: Path) -> cloud_state.CloudState | None:
-    """The running cloud's state, or None when it is not up (stale files are ignored)."""
-    state = cloud_state.CloudState.read(state_dir)
-    if state is None or not pid_alive(state.pid):
-        return None
+def _overrides(items: list[str]) -> dict[str, str]:
     try:
-        httpx.get(f"{state.control_url}/health", timeout=5).raise_for_status()
-    except httpx.HTTPError:
-        return None
-    return state
-
-
-def port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        return sock.connect_ex((cloud_state.HOST, port)) == 0
-
-
-def start_cloud(
-    state_dir: Path,
-    *,
-    aws_port: int,
-    api_port: int,
-    overrides: list[str],
-    quiet: bool = False,
-    loopback_urls: bool = True,
-) -> cloud_state.CloudState:
-    state_dir = state_dir.resolve()
-    state_dir.mkdir(parents=True, exist_ok=True)
-    for port in (aws_port, api_port):
-        if port and port_in_use(port):
-            raise RuntimeError(
-                f"port {port} is already in use on {cloud_state.HOST}; pick another with a flag"
-            )
-    with contextlib.suppress(FileNotFoundError):
-        (state_dir / cloud_state.STATE_FILE).unlink()
-    log = (state_dir / cloud_state.LOG_FILE).open("ab")
-    command = [
-        sys.executable, "-m", "dogbreed.local.cloud.server",
-        "--state-dir", str(state_dir),
-        "--aws-port", str(aws_port),
-        "--api-port", str(api_port),
-        "--parameter-overrides", " ".join(overrides),
-        *([] if loopback_urls else ["--no-loopback-urls"]),
-    ]  # fmt: skip
-    process = subprocess.Popen(
-        command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-    )
-    (state_dir / cloud_state.PID_FILE).write_text(str(process.pid), encoding="utf-8")
-    deadline = time.monotonic() + UP_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            tail = (state_dir / cloud_state.LOG_FILE).read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"the local cloud exited with code {process.returncode}:\n{tail}")
-        state = running_state(state_dir)
-        if state is not None and state.outputs:
-            return state
-        if not quiet:
-            print(".", end="", flush=True)
-        time.sleep(0.5)
-    stop_cloud(state_dir)
-    raise RuntimeError(f"the local cloud did not answer within {UP_TIMEOUT_SECONDS:.0f} s")
-
-
-def _pgid_alive(pgid: int) -> bool:
-    # When this process started the cloud (the demo, tests), reap it so it does not linger as a zombie.
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pgid, os.WNOHANG)
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def stop_cloud(state_dir: Path) -> bool:
-    """Stop the cloud process (its process group) and the job/endpoint process groups it started.
-    Returns whether anything was running."""
-    from dogbreed.local.cloud.server import CHILDREN_FILE
-
-    pid_file = state_dir / cloud_state.PID_FILE
-    if not pid_file.is_file():
-        return False
-    pid = int(pid_file.read_text().strip() or 0)
-    children_file = state_dir / CHILDREN_FILE
-    children = [int(line) for line in children_file.read_text().split()] if children_file.is_file() else []
-    was_running = pid > 0 and pid_alive(pid)
-    if was_running:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGTERM)  # start_new_session: the cloud leads its own group
-        deadline = time.monotonic() + DOWN_GRACE_SECONDS
-        while time.monotonic() < deadline and _pgid_alive(pid):
-            time.sleep(0.2)
-        if _pgid_alive(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGKILL)
-    # Job and endpoint processes lead their own groups; the cloud stops them on SIGTERM, and these
-    # recorded ids catch any it could not.
-    for child in children:
-        if _pgid_alive(child):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(child, signal.SIGKILL)
-    for name in (cloud_state.PID_FILE, cloud_state.STATE_FILE, CHILDREN_FILE):
-        with contextlib.suppress(FileNotFoundError):
-            (state_dir / name).unlink()
-    return was_running
-
-
-def cloud_status(state: cloud_state.CloudState) -> dict[str, Any]:
-    response = httpx.get(f"{state.control_url}/status", timeout=30)
-    response.raise_for_status()
-    result: dict[str, Any] = response.json()
-    return result
-
-
-def deploy_stack(state: cloud_state.CloudState, overrides: dict[str, str]) -> dict[str, Any]:
-    response = httpx.post(f"{state.control_url}/deploy", json={"parameters": overrides}, timeout=120)
-    result: dict[str, Any] = response.json()
-    if response.status_code != 200:
-        raise RuntimeError(str(result.get("error")))
-    return result
-
-
-def sagemaker_call(state: cloud_state.CloudState, operation: str, **request: Any) -> dict[str, Any]:
-    """A boto3-shaped call to the cloud's local SageMaker backend (ClientError-like RuntimeError)."""
-    response = httpx.post(f"{state.control_url}/sagemaker/{operation}", json=request, timeout=60)
-    result: dict[str, Any] = response.json()
-    if response.status_code != 200:
-        raise RuntimeError(f"{operation}: {result.get('error')}")
-    return result
-
-
-def parse_overrides(items: list[str]) -> dict[str, str]:
-    overrides = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"dogbreed local: parameter override {item!r} is not KEY=VALUE")
-        overrides[key] = value
-    return overrides
+        return parse_overrides(items)
+    except ValueError as error:
+        raise SystemExit(f"dogbreed local: {error}") from None
 
 
 # --- handlers ----------------------------------------------------------------------------------
@@ -279,7 +146,7 @@ def _up(args: argparse.Namespace) -> int:
     if state is not None:
         print(f"the local cloud is already up (pid {state.pid}): AWS {state.aws_url}, API {state.api_url}")
         return 0
-    parse_overrides(args.parameter_overrides)
+    _overrides(args.parameter_overrides)
     print(f"starting the local cloud (logs: {args.state_dir / cloud_state.LOG_FILE})", end="", flush=True)
     try:
         state = start_cloud(
@@ -288,12 +155,13 @@ def _up(args: argparse.Namespace) -> int:
             api_port=args.api_port,
             overrides=args.parameter_overrides,
             loopback_urls=args.loopback_urls,
+            metric_period_scale=args.metric_period_scale,
         )
     except RuntimeError as error:
         print(f"\ndogbreed local up: {error}", file=sys.stderr)
         return 1
     print(f"\nlocal cloud up (pid {state.pid})")
-    print(f"  AWS APIs          {state.aws_url}")
+    print(f"  AWS APIs          {state.aws_url} (SageMaker and sagemaker-runtime included)")
     print(f"  HTTP API          {state.api_url}")
     print(f"  sagemaker-runtime {state.runtime_url}")
     print(f"  stack             {state.stack_name}: data bucket {state.outputs.get('DataBucketName')}, "
@@ -325,7 +193,7 @@ def _deploy(args: argparse.Namespace) -> int:
         print("dogbreed local deploy: the local cloud is not up (dogbreed local up)", file=sys.stderr)
         return 1
     try:
-        result = deploy_stack(state, parse_overrides(args.parameter_overrides))
+        result = deploy_stack(state, _overrides(args.parameter_overrides))
     except RuntimeError as error:
         print(f"dogbreed local deploy: {error}", file=sys.stderr)
         return 1
@@ -334,6 +202,10 @@ def _deploy(args: argparse.Namespace) -> int:
 
 
 def render_status(status: dict[str, Any]) -> str:
+    """`status`: the control API's /status with "sagemaker" holding both the emulator's fleets and
+    SageMaker's own view (`sagemaker_view.overview`)."""
+    from dogbreed.local.cloud.sagemaker_view import endpoint_summary
+
     state = status["state"]
     sm = status["sagemaker"]
     lines = [
@@ -345,18 +217,24 @@ def render_status(status: dict[str, Any]) -> str:
         *[f"  function                     {name}" for name in status["functions"]],
         *[f"  rule                         {name}" for name in status["rules"]],
         "",
+        "tuning jobs:",
+        *[
+            f"  {job['HyperParameterTuningJobName']:<48} {job['HyperParameterTuningJobStatus']:<11} "
+            f"{job['TrainingJobStatusCounters'].get('Completed', 0)} completed"
+            for job in sm.get("tuning_jobs", [])
+        ],
+        "",
         "training jobs:",
         *[
             f"  {job['TrainingJobName']:<48} {job['TrainingJobStatus']:<11} {job.get('SecondaryStatus', '')}"
             for job in sm.get("training_jobs", [])
-        ][:15],
+        ],
         "",
         "endpoints:",
     ]
-    from dogbreed.local.cloud.demo import endpoint_summary
-
+    fleets = {fleet["EndpointName"]: fleet for fleet in sm.get("fleets", [])}
     for endpoint in sm.get("endpoints", []):
-        lines.append(f"  {endpoint_summary(endpoint)}")
+        lines.append(f"  {endpoint_summary(endpoint, fleets.get(endpoint['EndpointName']))}")
     lines += ["", "recent scaling activity:"]
     lines += [f"  {json.dumps(item, default=str)[:200]}" for item in sm.get("scaling_activities", [])[-5:]]
     lines += ["", "recent executions:"]
@@ -369,6 +247,14 @@ def render_status(status: dict[str, Any]) -> str:
         f" ({item['attempts']} attempt(s))"
         for item in status["deliveries"][-10:]
     ]
+    lambdas = status.get("lambda", {})
+    keys = {item["function"]: item["access_key_id"] for item in lambdas.get("principals", [])}
+    lines += ["", "lambda workers (idle/busy/starting, queued async events, access key id):"]
+    lines += [
+        f"  {name:<44} {counts['idle']}/{counts['busy']}/{counts['starting']}"
+        f"  queued {lambdas.get('async_queued', {}).get(name, 0)}  {keys.get(name, '')}"
+        for name, counts in lambdas.get("functions", {}).items()
+    ]
     return "\n".join(lines)
 
 
@@ -377,7 +263,10 @@ def _status(args: argparse.Namespace) -> int:
     if state is None:
         print("the local cloud is not running")
         return 1
+    from dogbreed.local.cloud.sagemaker_view import overview
+
     status = cloud_status(state)
+    status["sagemaker"].update(overview(state.client("sagemaker")))
     print(json.dumps(status, indent=2, default=str) if args.json else render_status(status))
     return 0
 

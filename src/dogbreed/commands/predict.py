@@ -42,8 +42,9 @@ def register(subparsers: Any) -> None:
     predict = subparsers.add_parser(
         "predict",
         help="classify an image file or URL",
-        description="Send an image file, an https URL or an s3:// URI to a model server (--endpoint-url, "
-        f"default {DEFAULT_ENDPOINT_URL}), the HTTP API (--api) or a SageMaker endpoint (--endpoint).",
+        description="Send an image file to a model server (--endpoint-url, "
+        f"default {DEFAULT_ENDPOINT_URL}), the HTTP API (--api) or a SageMaker endpoint (--endpoint); an "
+        "https URL or an s3:// URI goes through the HTTP API, which fetches it (endpoints take image bytes).",
     )
     predict.add_argument("source", metavar="IMAGE|URL", help="image file, https:// URL or s3:// URI")
     target = predict.add_mutually_exclusive_group()
@@ -106,6 +107,14 @@ def _print_predictions(document: dict[str, Any]) -> None:
 def _predict(args: argparse.Namespace) -> int:
     if not 1 <= args.top_k <= 10:
         print("dogbreed predict: error: --top-k must be from 1 to 10", file=sys.stderr)
+        return 2
+    if not args.api and args.source.startswith(("https://", "http://", "s3://")):
+        # The endpoint takes image bytes only; URLs and S3 objects are resolved by the API's function.
+        print(
+            "dogbreed predict: error: a model endpoint takes image bytes; send a URL or s3:// URI "
+            "through the API (--api URL), or a local image file",
+            file=sys.stderr,
+        )
         return 2
     try:
         payload = build_payload(args.source, args.top_k)

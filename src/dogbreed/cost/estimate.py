@@ -15,7 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from dogbreed.local.template_resources import load_template, parameter_values, samconfig_overrides
+from dogbreed.stack_target import samconfig_overrides
+from dogbreed.template_stack import load_template, parameter_values
 
 PRICES_PATH = Path(__file__).with_name("prices.json")
 # samconfig.toml environment per name shown to users.

@@ -1,6 +1,6 @@
 """Run the real training pipeline (statemachine/training_pipeline.asl.json) on moto's Step Functions
 interpreter: the SageMaker task integrations, the `applicationautoscaling` SDK service name and
-in-process Lambda handlers, which moto 5.2.5 lacks.
+the Lambda task integration answered by the local Lambda runtime, which moto 5.2.5 lacks.
 
 Pinned to moto==5.2.5: importing this module with another moto fails, and `check_moto_internals()`
 (run by `install`, and by tests/unit/test_pipeline_moto_shim.py) names every moto internal it
@@ -15,19 +15,24 @@ What it patches (one dispatch point, `state_task_factory.state_task_service_for`
   (`States.TaskFailed`, the describe output as the cause).
 - `arn:aws:states:::aws-sdk:sagemaker:<action>` (describeEndpoint, describeTrainingJob,
   stopTrainingJob, stopHyperParameterTuningJob, ...) -> the same backend, method `<action>` in
-  snake_case. Errors are named as Step Functions names them: `SageMaker.ResourceNotFoundException`
-  etc. for SageMaker's modelled errors, `SageMaker.AmazonSageMakerException` for the rest
-  (ValidationException, e.g. "Could not find endpoint").
+  snake_case; an action the backend does not implement (the model registry's) goes to moto's own
+  SageMaker, like every other SDK integration.
+- Task errors of every service are named by `dogbreed.aws.stepfunctions.error_name`, the rule the
+  contract checks also use: `SageMaker.ResourceNotFoundException` for modelled errors;
+  `SageMaker.SageMakerException` (SDK integrations) or `SageMaker.AmazonSageMakerException`
+  (optimized integrations) for the rest, e.g. DescribeEndpoint's "Could not find endpoint".
+- JSONata: `dogbreed.local.sfn_jsonata` plugs an evaluator into moto's empty hook.
+- SendTaskFailure keeps its `cause` (moto's response layer drops it).
+- String literals in the definition are JSON strings: moto's ASL preprocessor keeps the escapes of
+  some of them as written (an `Assign` value "\\b" stayed two characters), so `_inner_string_of`
+  decodes them as JSON, as Step Functions does.
 - `arn:aws:states:::aws-sdk:applicationautoscaling:<action>` -> moto's `application-autoscaling`
   backend (moto looks the service up by the SDK name, which differs).
 - `$$.Execution.StartTime` is an ISO-8601 string as on AWS (moto hands the context a datetime,
   which breaks intrinsic functions and DynamoDB string attributes built from it).
-- `arn:aws:states:::lambda:invoke` for functions registered with `register_lambda` -> the real
-  handler called in this process (moto runs Lambda only in Docker). Other functions go to moto.
-- The Lambda `Invoke` API (`boto3.client("lambda").invoke`) of a registered function -> the same
-  in-process handler, with Lambda's synchronous request limit (6,291,456 bytes: 413
-  RequestEntityTooLargeException) and its answer to a body that is not JSON (400
-  InvalidRequestContentException).
+- `arn:aws:states:::lambda:invoke` and the Lambda `Invoke` API of the functions the plugged-in
+  `LambdaRuntime` has -> that runtime (worker processes; see `dogbreed.local.lambda_runtime.moto_hooks`,
+  which holds those hooks and their moto checks). Other functions go to moto.
 
 The backend interface (`SageMakerBackend`) mirrors boto3: every method takes boto3's keyword
 arguments and returns boto3's response dict; errors are `botocore.exceptions.ClientError` with
@@ -35,7 +40,7 @@ SageMaker's error codes. `dogbreed.local.sagemaker.backend.LocalSageMaker` (real
 tests' in-memory double both implement it:
 
     from dogbreed.local import moto_shim
-    with moto_shim.installed(backend, lambdas=[moto_shim.LambdaFunction(...)]):
+    with moto_shim.installed(backend, lambdas=LambdaRuntime(...)):
         ... start executions on moto's stepfunctions (execute_state_machine enabled) ...
 """
 
@@ -44,20 +49,15 @@ from __future__ import annotations
 import datetime as _dt
 import inspect
 import json
-import os
-import sys
-import traceback
-import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Final, Protocol, cast, runtime_checkable
-from urllib.parse import unquote
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, Protocol, cast, runtime_checkable
 
 import moto
 
-from dogbreed.local.fair_lock import FairRLock
+from dogbreed.aws import stepfunctions as sfn_rules
+from dogbreed.local import sfn_jsonata
 
 MOTO_VERSION: Final = "5.2.5"
 if moto.__version__ != MOTO_VERSION:  # pragma: no cover - exercised only with another moto
@@ -67,8 +67,7 @@ if moto.__version__ != MOTO_VERSION:  # pragma: no cover - exercised only with a
     )
 
 from botocore.exceptions import ClientError  # noqa: E402
-from moto.awslambda.responses import LambdaResponse  # noqa: E402
-from moto.core.exceptions import JsonRESTError  # noqa: E402
+from moto.core.responses import EmptyResult  # noqa: E402
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails  # noqa: E402
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (  # noqa: E402
     CustomErrorName,
@@ -83,22 +82,29 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (  # noqa: E402
     StatesErrorNameType,
 )
-from moto.stepfunctions.parser.asl.component.state.exec.state_task import (  # noqa: E402
-    lambda_eval_utils,
-    state_task_factory,
-)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory  # noqa: E402
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (  # noqa: E402
     state_task_service_aws_sdk,
     state_task_service_callback,
+    state_task_service_dynamodb,
     state_task_service_factory,
-    state_task_service_lambda,
 )
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import (  # noqa: E402
     ResourceCondition,
 )
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails  # noqa: E402
+from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor  # noqa: E402
 from moto.stepfunctions.parser.backend import execution_worker  # noqa: E402
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend  # noqa: E402
 from moto.stepfunctions.parser.utils import camel_to_snake_case  # noqa: E402
+from moto.stepfunctions.responses import StepFunctionResponse  # noqa: E402
+
+# --- Lambda: the local runtime's hooks (dogbreed.local.lambda_runtime owns them) --------------------
+from dogbreed.local.lambda_runtime import moto_hooks  # noqa: E402
+from dogbreed.local.lambda_runtime.moto_hooks import LambdaTaskService  # noqa: E402
+
+if TYPE_CHECKING:
+    from dogbreed.local.lambda_runtime.runtime import LambdaRuntime
 
 
 class ShimError(RuntimeError):
@@ -143,31 +149,22 @@ OPTIMIZED_ACTIONS: Final[frozenset[str]] = frozenset(
 )
 _JOB_RUNNING: Final = frozenset({"InProgress", "Stopping"})
 _JOB_FAILED: Final = frozenset({"Failed", "Stopped"})
-# SageMaker's modelled exceptions keep their name in Step Functions; anything else (e.g.
-# ValidationException "Could not find endpoint") surfaces as the SDK's base exception.
-_SAGEMAKER_MODELLED_ERRORS: Final = frozenset(
-    {"ResourceNotFound", "ResourceInUse", "ResourceLimitExceeded", "ConflictException"}
-)
 # aws-sdk integration service names whose boto3 name differs.
 AWS_SDK_SERVICE_NAMES: Final[dict[str, str]] = {"applicationautoscaling": "application-autoscaling"}
-_AWS_SDK_ERROR_PREFIXES: Final[dict[str, str]] = {
-    "applicationautoscaling": "ApplicationAutoScaling",
-    "sagemaker": "SageMaker",
-}
 
 
-def sagemaker_error_name(error: ClientError) -> str:
+def task_error_name(resource: str, error: ClientError) -> str:
+    """The Step Functions error name of a service error on the Task resource `resource`."""
     code = str(error.response.get("Error", {}).get("Code", ""))
-    if code in _SAGEMAKER_MODELLED_ERRORS:
-        return f"SageMaker.{code if code.endswith('Exception') else code + 'Exception'}"
-    return "SageMaker.AmazonSageMakerException"
+    return sfn_rules.error_name(sfn_rules.parse_resource(resource), code)
 
 
-def _sagemaker_error_cause(error: ClientError) -> str:
+def _service_error_cause(task: Any, error: ClientError) -> str:
     details = error.response.get("Error", {})
     meta = error.response.get("ResponseMetadata", {})
+    service = sfn_rules.parse_resource(task.resource.resource_arn).error_prefix
     return (
-        f"{details.get('Message', '')} (Service: SageMaker, Status Code: {meta.get('HTTPStatusCode', 400)}, "
+        f"{details.get('Message', '')} (Service: {service}, Status Code: {meta.get('HTTPStatusCode', 400)}, "
         f"Error Code: {details.get('Code', '')}, Request ID: {meta.get('RequestId', '')})"
     )
 
@@ -188,163 +185,25 @@ def to_state_json(response: dict[str, Any]) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------------
-# In-process Lambda functions
-# --------------------------------------------------------------------------------------------
-@dataclass
-class LambdaFunction:
-    """A template function run in this process: `code_dir` (its CodeUri) goes on sys.path,
-    `handler` is "module.path.function", `environment` is applied while it runs."""
-
-    name: str
-    code_dir: Path
-    handler: str
-    environment: dict[str, str] = field(default_factory=dict)
-    timeout_seconds: int = 30
-    memory_mb: int = 512
-    arn: str = ""
-    _callable: Callable[[Any, Any], Any] | None = field(default=None, repr=False)
-
-    def resolve(self) -> Callable[[Any, Any], Any]:
-        if self._callable is None:
-            module_name, _, attribute = self.handler.rpartition(".")
-            code_dir = str(self.code_dir)
-            if code_dir not in sys.path:
-                sys.path.insert(0, code_dir)
-            module = __import__(module_name, fromlist=[attribute])
-            self._callable = getattr(module, attribute)
-        return self._callable
-
-
-@dataclass
-class _LambdaContext:
-    function_name: str
-    invoked_function_arn: str
-    memory_limit_in_mb: int
-    timeout_seconds: int
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    function_version: str = "$LATEST"
-    log_group_name: str = ""
-    log_stream_name: str = ""
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.timeout_seconds * 1000
-
-
-# One invocation at a time (os.environ is process-wide), first come, first served.
-_ENV_LOCK = FairRLock()
-
-
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    with _ENV_LOCK:
-        saved = {key: os.environ.get(key) for key in values}
-        os.environ.update(values)
-        try:
-            yield
-        finally:
-            for key, old in saved.items():
-                if old is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = old
-
-
-def invoke_lambda(function: LambdaFunction, payload: Any) -> tuple[Any, str | None]:
-    """(response payload, FunctionError) the way Lambda reports a handler's result or exception."""
-    event = json.loads(json.dumps(payload, default=_json_default))
-    context = _LambdaContext(function.name, function.arn, function.memory_mb, function.timeout_seconds)
-    with _environment({"AWS_LAMBDA_FUNCTION_NAME": function.name, **function.environment}):
-        try:
-            result = function.resolve()(event, context)
-        except Exception as exc:
-            error = {
-                "errorMessage": str(exc),
-                "errorType": type(exc).__name__,
-                "stackTrace": traceback.format_tb(exc.__traceback__),
-            }
-            return error, "Unhandled"
-    return json.loads(json.dumps(result, default=_json_default)), None
-
-
-# Lambda's synchronous invocation request payload limit (6 MB in the quotas table, 6,291,456 bytes).
-LAMBDA_SYNC_REQUEST_LIMIT: Final = 6 * 1024 * 1024
-
-
-class RequestEntityTooLargeError(JsonRESTError):
-    code = 413
-
-    def __init__(self) -> None:
-        super().__init__(
-            "RequestEntityTooLargeException",
-            f"Request must be smaller than {LAMBDA_SYNC_REQUEST_LIMIT} bytes "
-            "for the InvokeFunction operation",
-        )
-
-
-class InvalidRequestContentError(JsonRESTError):
-    code = 400
-
-    def __init__(self) -> None:
-        super().__init__("InvalidRequestContentException", "Could not parse request body into json")
-
-
-_ORIGINAL_LAMBDA_INVOKE: Final = LambdaResponse.invoke
-
-
-def _lambda_invoke(self: Any) -> tuple[int, dict[str, str], bytes]:
-    """moto's `Invoke` response: a registered function runs in this process, as Lambda would.
-
-    Handled here, before moto reads the body as JSON for its own parameters (a document nested too deeply
-    for Python's parser would make that a 500)."""
-    function = _STATE.find_lambda(unquote(self.path.rsplit("/", 2)[-2]))
-    if function is None:
-        result_from_moto: tuple[int, dict[str, str], bytes] = _ORIGINAL_LAMBDA_INVOKE(self)
-        return result_from_moto
-    body = self.body
-    raw = body.encode("utf-8") if isinstance(body, str) else bytes(body or b"")
-    if len(raw) > LAMBDA_SYNC_REQUEST_LIMIT:
-        raise RequestEntityTooLargeError()
-    try:
-        event = json.loads(raw) if raw else {}
-    except ValueError:
-        raise InvalidRequestContentError() from None
-    except RecursionError:
-        # Valid JSON the Python runtime cannot load: Lambda accepts it, the runtime reports this error.
-        result: Any = {"errorMessage": "Unable to unmarshal input", "errorType": "Runtime.UnmarshalError"}
-        function_error: str | None = "Unhandled"
-    else:
-        result, function_error = invoke_lambda(function, event)
-    headers = {"content-type": "application/json"}
-    if function_error:
-        headers["x-amz-function-error"] = function_error
-    return 200, headers, json.dumps(result, separators=(",", ":")).encode("utf-8")
-
-
-# --------------------------------------------------------------------------------------------
 # The patched task states
 # --------------------------------------------------------------------------------------------
 @dataclass
 class _ShimState:
     backend: SageMakerBackend | None = None
-    lambdas: dict[str, LambdaFunction] = field(default_factory=dict)
 
     def require_backend(self) -> SageMakerBackend:
         if self.backend is None:
             raise ShimError("no SageMaker backend is plugged in (moto_shim.install(backend))")
         return self.backend
 
-    def find_lambda(self, function_name: str) -> LambdaFunction | None:
-        # FunctionName may be a name, a full ARN or a qualified ARN.
-        name = function_name.split(":function:")[-1].split(":")[0]
-        return self.lambdas.get(name)
-
 
 _STATE = _ShimState()
 
 
-def _sagemaker_failure_event(task: Any, env: Any, error: ClientError) -> FailureEvent:
-    """A SageMaker ClientError as the task failure Step Functions reports (`SageMaker.<Code>`)."""
-    return _task_failure(task, env, sagemaker_error_name(error), _sagemaker_error_cause(error)).failure_event
+def _service_failure_event(task: Any, env: Any, error: ClientError) -> FailureEvent:
+    """A service's ClientError as the task failure Step Functions reports."""
+    name = task_error_name(task.resource.resource_arn, error)
+    return _task_failure(task, env, name, _service_error_cause(task, error)).failure_event
 
 
 def _task_failure(task: Any, env: Any, error: str, cause: str) -> FailureEventException:
@@ -392,7 +251,7 @@ class SageMakerTaskService(state_task_service_callback.StateTaskServiceCallback)
 
     def _from_error(self, env: Any, ex: Exception) -> FailureEvent:
         if isinstance(ex, ClientError):
-            return _sagemaker_failure_event(self, env, ex)
+            return _service_failure_event(self, env, ex)
         return super()._from_error(env=env, ex=ex)
 
     def _eval_service_task(
@@ -435,19 +294,13 @@ class SageMakerTaskService(state_task_service_callback.StateTaskServiceCallback)
 class AwsSdkTaskService(state_task_service_aws_sdk.StateTaskServiceAwsSdk):
     """aws-sdk integrations: sagemaker -> the backend; SDK service names boto3 spells differently."""
 
-    @staticmethod
-    def _normalise_service_error_name(service_name: str) -> str:
-        return _AWS_SDK_ERROR_PREFIXES.get(service_name.lower()) or (
-            state_task_service_aws_sdk.StateTaskServiceAwsSdk._normalise_service_error_name(service_name)
-        )
-
     def _get_boto_service_name(self, boto_service_name: str | None = None) -> str:
         name = super()._get_boto_service_name(boto_service_name)
         return AWS_SDK_SERVICE_NAMES.get(name, name)
 
     def _from_error(self, env: Any, ex: Exception) -> FailureEvent:
-        if isinstance(ex, ClientError) and self.resource.api_name == "sagemaker":
-            return _sagemaker_failure_event(self, env, ex)
+        if isinstance(ex, ClientError):
+            return _service_failure_event(self, env, ex)
         return super()._from_error(env=env, ex=ex)
 
     def _eval_service_task(
@@ -461,33 +314,19 @@ class AwsSdkTaskService(state_task_service_aws_sdk.StateTaskServiceAwsSdk):
             super()._eval_service_task(env, resource_runtime_part, normalised_parameters, state_credentials)
             return
         method = getattr(_STATE.require_backend(), camel_to_snake_case(self.resource.api_action), None)
-        if method is None:
-            raise ShimError(f"the SageMaker backend does not answer {self.resource.api_action}")
+        if method is None:  # e.g. the model registry: moto's own SageMaker answers it
+            super()._eval_service_task(env, resource_runtime_part, normalised_parameters, state_credentials)
+            return
         env.stack.append(to_state_json(method(**normalised_parameters) or {}))
 
 
-class LambdaTaskService(state_task_service_lambda.StateTaskServiceLambda):
-    """`lambda:invoke` of a registered template function runs its real handler in this process."""
+class DynamoDbTaskService(state_task_service_dynamodb.StateTaskServiceDynamoDB):
+    """`dynamodb:<action>`: moto's integration, with errors named by the same rule as the others."""
 
-    def _eval_service_task(
-        self,
-        env: Any,
-        resource_runtime_part: Any,
-        normalised_parameters: dict[str, Any],
-        state_credentials: Any,
-    ) -> None:
-        function = _STATE.find_lambda(str(normalised_parameters.get("FunctionName", "")))
-        if function is None:
-            super()._eval_service_task(env, resource_runtime_part, normalised_parameters, state_credentials)
-            return
-        raw = normalised_parameters.get("Payload")
-        payload = json.loads(raw) if isinstance(raw, bytes | str) else raw
-        result, function_error = invoke_lambda(function, payload)
-        if function_error:
-            raise lambda_eval_utils.LambdaFunctionErrorException(
-                function_error, json.dumps(result, separators=(",", ":"))
-            )
-        env.stack.append({"StatusCode": 200, "Payload": result, "ExecutedVersion": "$LATEST"})
+    def _from_error(self, env: Any, ex: Exception) -> FailureEvent:
+        if isinstance(ex, ClientError):
+            return _service_failure_event(self, env, ex)
+        return super()._from_error(env=env, ex=ex)
 
 
 def iso_timestamp(value: _dt.datetime) -> str:
@@ -509,10 +348,38 @@ def _evaluation_environment(self: Any) -> Any:
     return env
 
 
+_ORIGINAL_SEND_TASK_FAILURE: Final = StepFunctionResponse.send_task_failure
+
+
+def _send_task_failure(self: Any) -> Any:
+    """SendTaskFailure with its `cause` (moto's response layer drops it; its backend takes it)."""
+    self.stepfunction_backend.send_task_failure(
+        self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
+    )
+    return EmptyResult()
+
+
+_ORIGINAL_INNER_STRING_OF: Final = Preprocessor._inner_string_of
+
+
+def _inner_string_of(parser_rule_context: Any) -> str | None:
+    """A string literal's value, its JSON escapes decoded (identifiers and names are unaffected)."""
+    text = _ORIGINAL_INNER_STRING_OF(parser_rule_context)
+    raw = parser_rule_context.getText() if text is not None else None
+    if raw is not None and len(raw) >= 2 and raw.startswith('"') and raw.endswith('"'):
+        try:
+            decoded: str = json.loads(raw)
+            return decoded
+        except ValueError:
+            return text
+    return text
+
+
 _ORIGINAL_FACTORY: Final = state_task_service_factory.state_task_service_for
 _SHIM_SERVICES: Final[dict[str, Callable[[], Any]]] = {
     "sagemaker": SageMakerTaskService,
     "aws-sdk": AwsSdkTaskService,
+    "dynamodb": DynamoDbTaskService,
     "lambda": LambdaTaskService,
 }
 
@@ -541,11 +408,7 @@ def check_moto_internals() -> list[str]:
         problems.append("moto now treats sagemaker as a supported service: re-check the shim against it")
     callback = state_task_service_callback.StateTaskServiceCallback
     task_args = ["env", "resource_runtime_part", "normalised_parameters", "state_credentials"]
-    for cls in (
-        callback,
-        state_task_service_aws_sdk.StateTaskServiceAwsSdk,
-        state_task_service_lambda.StateTaskServiceLambda,
-    ):
+    for cls in (callback, state_task_service_aws_sdk.StateTaskServiceAwsSdk):
         if _parameters(cls._eval_service_task)[1:] != task_args:
             problems.append(f"{cls.__name__}._eval_service_task{task_args} changed")
     for name in (
@@ -560,14 +423,20 @@ def check_moto_internals() -> list[str]:
     if _parameters(callback._build_sync_resolver)[1:] != task_args:
         problems.append("StateTaskServiceCallback._build_sync_resolver changed its signature")
     aws_sdk = state_task_service_aws_sdk.StateTaskServiceAwsSdk
-    for name in ("_normalise_service_error_name", "_get_boto_service_name"):
-        if not hasattr(aws_sdk, name):
-            problems.append(f"StateTaskServiceAwsSdk.{name} is gone")
-    if _parameters(lambda_eval_utils.LambdaFunctionErrorException.__init__)[1:] != [
-        "function_error",
-        "payload",
-    ]:
-        problems.append("lambda_eval_utils.LambdaFunctionErrorException(function_error, payload) changed")
+    if not hasattr(aws_sdk, "_get_boto_service_name"):
+        problems.append("StateTaskServiceAwsSdk._get_boto_service_name is gone")
+    if not hasattr(state_task_service_dynamodb.StateTaskServiceDynamoDB, "_from_error"):
+        problems.append("StateTaskServiceDynamoDB._from_error is gone")
+    problems.extend(sfn_jsonata.check_moto_internals())
+    if StepFunctionResponse.send_task_failure not in (_ORIGINAL_SEND_TASK_FAILURE, _send_task_failure):
+        problems.append("StepFunctionResponse.send_task_failure changed")
+    if Preprocessor.__dict__.get("_inner_string_of").__func__ not in (  # type: ignore[union-attr]
+        _ORIGINAL_INNER_STRING_OF,
+        _inner_string_of,
+    ):
+        problems.append("Preprocessor._inner_string_of changed")
+    if "cause" not in _parameters(StepFunctionsParserBackend.send_task_failure):
+        problems.append("the parser backend's send_task_failure takes no cause any more")
     worker_env = getattr(execution_worker.ExecutionWorker, "_get_evaluation_environment", None)
     if worker_env not in (_ORIGINAL_ENVIRONMENT, _evaluation_environment) or _parameters(worker_env) != [
         "self"
@@ -575,36 +444,34 @@ def check_moto_internals() -> list[str]:
         problems.append("ExecutionWorker._get_evaluation_environment(self) changed")
     if not hasattr(StatesErrorNameType, "StatesTaskFailed"):
         problems.append("StatesErrorNameType.StatesTaskFailed is gone")
-    if LambdaResponse.invoke not in (_ORIGINAL_LAMBDA_INVOKE, _lambda_invoke) or _parameters(
-        _ORIGINAL_LAMBDA_INVOKE
-    ) != ["self"]:
-        problems.append("LambdaResponse.invoke(self) changed")
+    problems.extend(moto_hooks.check_moto_internals())
     return problems
 
 
-def register_lambda(function: LambdaFunction) -> None:
-    _STATE.lambdas[function.name] = function
-
-
-def install(backend: SageMakerBackend | None, *, lambdas: Iterable[LambdaFunction] = ()) -> None:
-    """Patch moto's interpreter (idempotent) and plug in `backend` and the in-process functions."""
+def install(backend: SageMakerBackend | None, *, lambdas: LambdaRuntime | None = None) -> None:
+    """Patch moto's interpreter (idempotent) and plug in `backend` and, when given, the Lambda
+    runtime whose functions the Lambda task and the Invoke API run (kept when None)."""
     problems = check_moto_internals()
     if problems:
         raise ShimError("moto internals changed: " + "; ".join(problems))
     _STATE.backend = backend
-    for function in lambdas:
-        register_lambda(function)
+    sfn_jsonata.install()
     state_task_factory.state_task_service_for = _state_task_service_for
     execution_worker.ExecutionWorker._get_evaluation_environment = _evaluation_environment  # type: ignore[method-assign]
-    LambdaResponse.invoke = _lambda_invoke  # type: ignore[method-assign]
+    StepFunctionResponse.send_task_failure = _send_task_failure  # type: ignore[method-assign]
+    Preprocessor._inner_string_of = staticmethod(_inner_string_of)  # type: ignore[method-assign]
+    moto_hooks.install()
+    if lambdas is not None:
+        moto_hooks.use_runtime(lambdas)
 
 
 def uninstall() -> None:
     state_task_factory.state_task_service_for = _ORIGINAL_FACTORY
     execution_worker.ExecutionWorker._get_evaluation_environment = _ORIGINAL_ENVIRONMENT  # type: ignore[method-assign]
-    LambdaResponse.invoke = _ORIGINAL_LAMBDA_INVOKE  # type: ignore[method-assign]
+    StepFunctionResponse.send_task_failure = _ORIGINAL_SEND_TASK_FAILURE  # type: ignore[method-assign]
+    Preprocessor._inner_string_of = staticmethod(_ORIGINAL_INNER_STRING_OF)  # type: ignore[method-assign]
+    moto_hooks.uninstall()
     _STATE.backend = None
-    _STATE.lambdas.clear()
 
 
 def is_installed() -> bool:
@@ -612,7 +479,7 @@ def is_installed() -> bool:
 
 
 @contextmanager
-def installed(backend: SageMakerBackend | None, *, lambdas: Iterable[LambdaFunction] = ()) -> Iterator[None]:
+def installed(backend: SageMakerBackend | None, *, lambdas: LambdaRuntime | None = None) -> Iterator[None]:
     install(backend, lambdas=lambdas)
     try:
         yield

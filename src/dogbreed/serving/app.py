@@ -24,6 +24,7 @@ from starlette.routing import Route
 from dogbreed.serving.batcher import DynamicBatcher
 from dogbreed.serving.handler import Handler
 from dogbreed.serving.settings import ServeSettings
+from dogbreed.serving.supervisor_watch import stop_with_supervisor, supervisor_pid
 from dogbreed.streamed_body import BodyTooLargeError, read_limited_body
 
 logger = logging.getLogger("dogbreed.serving")
@@ -52,6 +53,8 @@ def create_app(settings: ServeSettings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        supervisor = supervisor_pid()
+        watch = stop_with_supervisor(supervisor) if supervisor is not None else None
         loop = asyncio.get_running_loop()
         # Loading takes seconds; uvicorn accepts connections only after this returns, so /ping
         # answers 200 exactly when the model is ready.
@@ -65,7 +68,7 @@ def create_app(settings: ServeSettings | None = None) -> Starlette:
             prepare_threads=config.preprocess_threads,
         )
         batcher.start()
-        # Reading bodies' sources (URL and S3 fetches) is I/O: it runs beside the model, not between.
+        # The handler's read stage (validation; a fetch in handlers that fetch) runs beside the model.
         pool = ThreadPoolExecutor(max_workers=IO_THREADS, thread_name_prefix="fetch")
         state["worker"] = WorkerState(handler, batcher, pool)
         logger.info(
@@ -79,6 +82,8 @@ def create_app(settings: ServeSettings | None = None) -> Starlette:
         try:
             yield
         finally:
+            if watch is not None:
+                watch.set()
             # In-flight requests have finished (uvicorn drains them first); flush the queue, stop.
             await batcher.stop()
             pool.shutdown(wait=True)

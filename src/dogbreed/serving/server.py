@@ -1,7 +1,8 @@
 """Run the model server: uvicorn with N worker processes, each loading the model once and batching.
 
 SIGTERM (or Ctrl-C) drains: workers stop accepting, finish in-flight requests and queued batches,
-then exit; the process exits 0.
+then exit; the process exits 0. With several workers, a supervisor that dies without draining (SIGKILL)
+takes its workers with it: each one stops when its parent is gone (supervisor_watch.py).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dogbreed.serving.settings import (
     SETTINGS_ENV,
     ServeSettings,
 )
+from dogbreed.serving.supervisor_watch import SUPERVISOR_PID_ENV
 
 THREADS_ENV = "DOGBREED_INFERENCE_THREADS"  # read by inference.py in each worker
 ONNX_FILE_ENV = "DOGBREED_ONNX_FILE"  # read by inference.py in each worker
@@ -85,6 +87,11 @@ def run(
         preprocess_threads=preprocess_threads,
     )
     os.environ[SETTINGS_ENV] = settings.to_env()
+    # Worker processes (workers > 1) watch this process and stop when it is gone.
+    if workers > 1:
+        os.environ[SUPERVISOR_PID_ENV] = str(os.getpid())
+    else:
+        os.environ.pop(SUPERVISOR_PID_ENV, None)
     # Split the cores between workers unless the operator chose a thread count.
     os.environ.setdefault(THREADS_ENV, str(threads_per_worker(workers)))
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")

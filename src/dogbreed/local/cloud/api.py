@@ -2,16 +2,22 @@
 
 Each request becomes an API Gateway REST proxy event (path parameters, query strings, headers,
 request context; bodies of the API's BinaryMediaTypes base64-encoded with isBase64Encoded) and the
-function's real handler runs in this process with its template environment. The proxy response is
-turned back into HTTP (base64 bodies decoded). Unknown routes answer 403 "Missing Authentication
-Token", a function error 502 "Internal server error", as API Gateway does.
+function's real handler runs in the local Lambda runtime (a synchronous invocation: throttled when the
+function has no concurrency left, as Lambda throttles API Gateway's call). The proxy response is
+turned back into HTTP (base64 bodies decoded). What API Gateway answers by itself (an unknown route:
+403 "Missing Authentication Token"; a function error: 502; a throttled invocation: 500; the stage's
+request throttle: 429) goes through the template's `GatewayResponses` (`gateway_responses`), as API
+Gateway applies them. Every answer is counted in
+the AWS/ApiGateway metrics API Gateway publishes (`api_metrics`: Count, 4XXError, 5XXError, Latency
+by ApiName and Stage) when the cloud gives the API a metric buffer.
 
-Payload limits, as API Gateway and Lambda answer them (their default responses; AWS does not let a
-template customise the 413 REQUEST_TOO_LARGE gateway response):
-- a body over 10 MiB: 413, text/plain `HTTP content length exceeded 10485760 bytes.`; the body is read
-  as a stream and never past the limit;
+Payload limits, as API Gateway and Lambda answer them:
+- a body over 10 MiB: 413, text/plain `HTTP content length exceeded 10485760 bytes.` (API Gateway's
+  front door answers it before any gateway response applies); the body is read as a stream and never
+  past the limit;
 - a proxy event over Lambda's 6 MiB synchronous request limit (a binary body is base64-encoded in
-  the event, so about 4.5 MiB of image): 413 `{"message": "Request Too Long"}`.
+  the event, so about 4.5 MiB of image): REQUEST_TOO_LARGE, 413 (`{"message": "Request Too Long"}` by
+  default).
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ import json
 import re
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio.to_thread
@@ -30,24 +37,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as HttpRoute
 
-from dogbreed.local import moto_shim
-from dogbreed.local.cloud.concurrency import LambdaConcurrency
-from dogbreed.local.template_resources import TemplateStack
+from dogbreed.local.cloud import api_metrics, gateway_responses
+from dogbreed.local.cloud.metric_buffer import MetricBuffer
+from dogbreed.local.lambda_runtime.errors import SYNC_REQUEST_LIMIT, TooManyRequestsError
+from dogbreed.local.lambda_runtime.function import FunctionSpec
+from dogbreed.local.lambda_runtime.runtime import LambdaRuntime
 from dogbreed.streamed_body import BodyTooLargeError, content_length_exceeded, read_limited_body
+from dogbreed.template_stack import TemplateStack
 
 ACCOUNT_ID = "123456789012"
 API_GATEWAY_PAYLOAD_LIMIT = 10 * 1024 * 1024  # REST API request payload quota (10,485,760 bytes)
-
-
-def event_too_large_response() -> Response:
-    return JSONResponse(
-        {"message": "Request Too Long"}, status_code=413, headers={"x-amzn-ErrorType": "BadRequestException"}
-    )
-
-
-def event_size(event: dict[str, Any]) -> int:
-    """The proxy event's size as Lambda counts it: the JSON request payload."""
-    return len(json.dumps(event, separators=(",", ":")).encode("utf-8"))
 
 
 @dataclass(frozen=True)
@@ -70,6 +69,9 @@ class ApiSpec:
     stage: str
     binary_media_types: tuple[str, ...]
     routes: tuple[ApiRoute, ...]
+    api_name: str = ""  # the RestApi's name: the ApiName dimension of its metrics
+    responses: dict[str, gateway_responses.GatewayResponse] = field(default_factory=dict)
+    method_settings: tuple[dict[str, Any], ...] = ()
 
 
 def _path_pattern(resource: str) -> re.Pattern[str]:
@@ -110,7 +112,16 @@ def api_spec(stack: TemplateStack) -> ApiSpec:
     api_id = next(iter(sorted(api_ids)), "ServerlessRestApi")
     api_properties = stack.resolve(stack.resources.get(api_id, {}).get("Properties", {}))
     binary = tuple(str(item).replace("~1", "/") for item in api_properties.get("BinaryMediaTypes", []))
-    return ApiSpec(api_id, str(api_properties.get("StageName", "Prod")), binary, tuple(routes))
+    return ApiSpec(
+        api_id,
+        str(api_properties.get("StageName", "Prod")),
+        binary,
+        tuple(routes),
+        # SAM names the RestApi after the stack unless the template gives it a Name
+        api_name=str(api_properties.get("Name", stack.stack_name)),
+        responses=gateway_responses.parse(api_properties.get("GatewayResponses", {})),
+        method_settings=tuple(api_properties.get("MethodSettings", [])),
+    )
 
 
 def is_binary(content_type: str, binary_media_types: tuple[str, ...]) -> bool:
@@ -181,10 +192,10 @@ def proxy_event(
     }
 
 
-def http_response(result: Any) -> Response:
+def http_response(result: Any, spec: ApiSpec) -> Response:
     """The function's proxy response as HTTP (API Gateway's 502 for a malformed one)."""
     if not isinstance(result, dict) or "statusCode" not in result:
-        return JSONResponse({"message": "Internal server error"}, status_code=502)
+        return gateway_responses.answer(spec.responses, "DEFAULT_5XX", 502)
     body = result.get("body") or ""
     content = base64.b64decode(body) if result.get("isBase64Encoded") else str(body).encode("utf-8")
     headers: dict[str, str] = {str(k): str(v) for k, v in (result.get("headers") or {}).items()}
@@ -199,19 +210,40 @@ def http_response(result: Any) -> Response:
 class LocalApi:
     """Holds the current routes and functions (a redeploy swaps them) and builds the ASGI app."""
 
-    def __init__(self, concurrency: LambdaConcurrency | None = None) -> None:
-        self.spec: ApiSpec | None = None
-        self.functions: dict[str, moto_shim.LambdaFunction] = {}
-        self.concurrency = concurrency or LambdaConcurrency()
+    # Where API Gateway's request metrics go (the cloud sets it; None publishes nothing).
+    metrics: MetricBuffer | None = None
 
-    def configure(self, spec: ApiSpec, functions: dict[str, moto_shim.LambdaFunction]) -> None:
+    def __init__(self, lambdas: LambdaRuntime) -> None:
+        self.spec: ApiSpec | None = None
+        self.functions: dict[str, FunctionSpec] = {}
+        self.lambdas = lambdas
+        self.throttle: gateway_responses.StageThrottle | None = None
+
+    def configure(self, spec: ApiSpec, functions: dict[str, FunctionSpec]) -> None:
         self.spec, self.functions = spec, dict(functions)
+        self.throttle = gateway_responses.stage_throttle(list(spec.method_settings))
 
     async def handle(self, request: Request) -> Response:
+        started = time.perf_counter()
+        response = await self.respond(request)
+        spec, metrics = self.spec, self.metrics
+        if spec is not None and metrics is not None:
+            outcome = api_metrics.ApiRequestOutcome(
+                status=response.status_code,
+                latency_ms=(time.perf_counter() - started) * 1000.0,
+                timestamp=datetime.now(UTC),
+            )
+            for datum in api_metrics.request_metric_data(spec.api_name, spec.stage, outcome):
+                metrics.add(api_metrics.NAMESPACE, datum)
+        return response
+
+    async def respond(self, request: Request) -> Response:
         spec = self.spec
         path = "/" + request.path_params.get("path", "")
         if spec is None:
             return JSONResponse({"message": "the stack is not deployed yet"}, status_code=503)
+        if self.throttle is not None and not self.throttle.admit():
+            return gateway_responses.answer(spec.responses, "THROTTLED")
         for route in spec.routes:
             parameters = route.match(path, request.method)
             if parameters is None:
@@ -231,20 +263,19 @@ class LocalApi:
                 spec,
                 request.client.host if request.client else "127.0.0.1",
             )
-            if event_size(event) > moto_shim.LAMBDA_SYNC_REQUEST_LIMIT:
-                return event_too_large_response()
+            payload = json.dumps(event, separators=(",", ":")).encode("utf-8")  # the size Lambda counts
+            if len(payload) > SYNC_REQUEST_LIMIT:
+                return gateway_responses.answer(spec.responses, "REQUEST_TOO_LARGE")
             function = self.functions[route.function_logical_id]
-            if not self.concurrency.try_acquire(function.name):
-                # Lambda throttles the synchronous invoke (429); API Gateway answers that with a 500.
-                return JSONResponse({"message": "Internal server error"}, status_code=500)
             try:
-                result, error = await anyio.to_thread.run_sync(moto_shim.invoke_lambda, function, event)
-            finally:
-                self.concurrency.release(function.name)
-            if error:
-                return JSONResponse({"message": "Internal server error"}, status_code=502)
-            return http_response(result)
-        return JSONResponse({"message": "Missing Authentication Token"}, status_code=403)
+                result = await anyio.to_thread.run_sync(self.lambdas.invoke, function.name, payload)
+            except TooManyRequestsError:
+                # Lambda throttles the synchronous invoke (429); API Gateway answers that with a 500.
+                return gateway_responses.answer(spec.responses, "DEFAULT_5XX", 500)
+            if result.function_error:
+                return gateway_responses.answer(spec.responses, "DEFAULT_5XX", 502)
+            return http_response(result.document(), spec)
+        return gateway_responses.answer(spec.responses, "MISSING_AUTHENTICATION_TOKEN")
 
     def app(self) -> Starlette:
         methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]

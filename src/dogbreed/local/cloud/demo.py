@@ -14,10 +14,8 @@ import argparse
 import base64
 import contextlib
 import http.server
-import io
 import json
 import sys
-import tarfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,8 +25,8 @@ from typing import Any
 
 import httpx
 
-from dogbreed import TRAINING_JOB_DIR
 from dogbreed.local.cloud import state as cloud_state
+from dogbreed.packaging import source_tarball
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
@@ -72,15 +70,9 @@ class DemoResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def pack_sourcedir(source: Path = TRAINING_JOB_DIR) -> bytes:
-    """training_job/ as sourcedir.tar.gz (what the SageMaker SDK uploads), caches left out."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz", dereference=True) as archive:
-        for path in sorted(source.rglob("*")):
-            if "__pycache__" in path.parts or path.suffix == ".pyc" or not path.is_file():
-                continue
-            archive.add(path, arcname=str(path.relative_to(source)))
-    return buffer.getvalue()
+def pack_sourcedir() -> bytes:
+    """The training code package as sourcedir.tar.gz, built as the deploy builds it."""
+    return source_tarball().data
 
 
 def upload_dataset(s3: Any, root: Path, bucket: str, dataset_id: str) -> int:
@@ -98,6 +90,7 @@ class ExecutionFollower:
     def __init__(self, sfn: Any, state: cloud_state.CloudState) -> None:
         self.sfn = sfn
         self.state = state
+        self.sagemaker = state.client("sagemaker")
         self.seen_events = 0
         self.job_lines: dict[str, str] = {}
         self.endpoint_line = ""
@@ -126,13 +119,15 @@ class ExecutionFollower:
         return described
 
     def _poll_sagemaker(self, show: bool = True) -> None:
-        from dogbreed.commands.local import cloud_status
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from dogbreed.local.cloud.sagemaker_view import endpoint_summary, overview
 
         try:
-            status = cloud_status(self.state)
-        except httpx.HTTPError:
+            view = overview(self.sagemaker)
+        except (BotoCoreError, ClientError):
             return
-        for job in status["sagemaker"].get("training_jobs", []):
+        for job in reversed(view["training_jobs"]):  # oldest first
             name = job["TrainingJobName"]
             line = f"{job['TrainingJobStatus']} {job.get('SecondaryStatus', '')}"
             if self.job_lines.get(name) != line:
@@ -141,21 +136,26 @@ class ExecutionFollower:
                     _say(f"{self._elapsed()} job     {name}: {line}{self._metrics(name, job)}")
             if show and job["TrainingJobStatus"] == "InProgress":
                 self._epoch_progress(name)
-        for endpoint in status["sagemaker"].get("endpoints", []):
-            line = json.dumps(endpoint, default=str, sort_keys=True)
+        for endpoint in view["endpoints"]:
+            line = endpoint_summary(endpoint)
             if line != self.endpoint_line:
                 self.endpoint_line = line
                 if show:
-                    _say(f"{self._elapsed()} endpoint {endpoint_summary(endpoint)}")
+                    _say(f"{self._elapsed()} endpoint {line}")
+
+    def _describe_job(self, name: str) -> dict[str, Any]:
+        """DescribeTrainingJob, or {} when it cannot be read right now."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            described: dict[str, Any] = self.sagemaker.describe_training_job(TrainingJobName=name)
+        except (BotoCoreError, ClientError):
+            return {}
+        return described
 
     def _epoch_progress(self, name: str) -> None:
         """The job's latest per-epoch metrics (the metric regexes over its log), when they change."""
-        from dogbreed.commands.local import sagemaker_call
-
-        try:
-            described = sagemaker_call(self.state, "describe_training_job", TrainingJobName=name)
-        except (RuntimeError, httpx.HTTPError):
-            return
+        described = self._describe_job(name)
         metrics = {item["MetricName"]: item["Value"] for item in described.get("FinalMetricDataList", [])}
         shown = " ".join(
             f"{key}={float(metrics[key]):.3f}"
@@ -167,13 +167,8 @@ class ExecutionFollower:
             _say(f"{self._elapsed()} epoch   {name}: {shown}")
 
     def _metrics(self, name: str, job: dict[str, Any]) -> str:
-        if job["TrainingJobStatus"] not in ("Completed", "Failed"):
-            return ""
-        from dogbreed.commands.local import sagemaker_call
-
-        try:
-            described = sagemaker_call(self.state, "describe_training_job", TrainingJobName=name)
-        except (RuntimeError, httpx.HTTPError):
+        described = self._describe_job(name) if job["TrainingJobStatus"] in ("Completed", "Failed") else {}
+        if not described:
             return ""
         metrics = {item["MetricName"]: item["Value"] for item in described.get("FinalMetricDataList", [])}
         shown = " ".join(f"{key}={float(value):.3f}" for key, value in sorted(metrics.items()))
@@ -183,20 +178,6 @@ class ExecutionFollower:
         )
         reason = f" ({described.get('FailureReason')})" if described.get("FailureReason") else ""
         return f" | {shown} | {tuned}{reason}"
-
-
-def endpoint_summary(endpoint: dict[str, Any]) -> str:
-    """`dogbreed-endpoint InService config dogbreed-... | AllTraffic: 1/1 instance(s), 12 invocations`."""
-    variants = ", ".join(
-        f"{variant.get('VariantName')}: {variant.get('CurrentInstanceCount')}/"
-        f"{variant.get('DesiredInstanceCount')} instance(s), {variant.get('Invocations', 0)} invocations"
-        for variant in endpoint.get("Variants", [])
-    )
-    failure = f" ({endpoint['FailureReason']})" if endpoint.get("FailureReason") else ""
-    return (
-        f"{endpoint.get('EndpointName')} {endpoint.get('EndpointStatus')}{failure} "
-        f"config {endpoint.get('EndpointConfigName')} | {variants}"
-    )
 
 
 def _wait_for_execution(sfn: Any, arn: str, since: float, timeout: float) -> str:
@@ -263,7 +244,7 @@ def loopback_image_server(image: bytes) -> Iterator[str]:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from dogbreed.commands.local import deploy_stack, parse_overrides, running_state, start_cloud
+    from dogbreed.local.cloud.lifecycle import deploy_stack, parse_overrides, running_state, start_cloud
 
     started = time.monotonic()
     result = DemoResult()
@@ -371,7 +352,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     _step(6, "summary")
     result.seconds["total"] = time.monotonic() - started
-    print(render_summary(result, state, dynamodb))
+    print(render_summary(result, state, dynamodb, state.client("sagemaker")))
     if args.json_summary:
         args.json_summary.write_text(json.dumps(vars(result), indent=2, default=str), encoding="utf-8")
     ok = len(result.results) == len(keys) and all(r["status"] == 201 for r in result.api_responses)
@@ -390,22 +371,29 @@ def _post_predictions(api_url: str, calls: list[tuple[str, dict[str, Any]]], res
         )
 
 
-def render_summary(result: DemoResult, state: cloud_state.CloudState, dynamodb: Any) -> str:
+def render_summary(result: DemoResult, state: cloud_state.CloudState, dynamodb: Any, sagemaker: Any) -> str:
     outputs = state.outputs
     output = result.execution_output
     latency = sorted(result.endpoint_latency_ms)
-    pointer = dynamodb.get_item(
-        TableName=outputs["ModelsTableName"], Key={"model_version": {"S": "DEPLOYED"}}
-    ).get("Item", {})
+    package = sagemaker.describe_model_package(ModelPackageName=output["model_package"])
+    run = dynamodb.get_item(TableName=outputs["RunsTableName"], Key={"run_id": {"S": output["run_id"]}})
+    run_status = run.get("Item", {}).get("status", {}).get("S")
+    production = output.get("production") or {}
+    rollout = output.get("rollout") or {}
     predictions = [r["body"].get("prediction_id") for r in result.api_responses if r["status"] == 201]
     lines = [
         f"pipeline        {result.execution_status} ({output.get('outcome')}) "
-        f"in {result.seconds.get('pipeline', 0):.0f} s",
-        f"model           {output.get('model_version')} test accuracy {output.get('test_acc')} "
-        f"(threshold {output.get('accuracy_threshold')}, previous {output.get('previous_version')})",
-        f"endpoint        {outputs.get('EndpointName')} ({output.get('endpoint_action')}), "
-        f"scaling policy {output.get('scaling_policy_arn')}",
-        f"registry        DEPLOYED -> {pointer.get('deployed_version', {}).get('S')}",
+        f"in {result.seconds.get('pipeline', 0):.0f} s, run {output.get('run_id')} "
+        f"({run_status} in the runs table)",
+        f"model           {output.get('model_version')} ({output.get('source')} model: "
+        f"{output.get('source_reason')}) test accuracy "
+        f"{output.get('test_acc')}, its trial {output.get('trial_test_acc')} "
+        f"(threshold {output.get('accuracy_threshold')}, "
+        f"production {production.get('model_version', 'none')} at {production.get('test_acc', '-')})",
+        f"registry        {package['ModelPackageArn']}: {package['ModelApprovalStatus']} "
+        f"({package.get('ApprovalDescription', '')})",
+        f"endpoint        {outputs.get('EndpointName')} ({rollout.get('action')}, traffic "
+        f"{rollout.get('traffic_routing')}), scaling policy {output.get('scaling_policy_arn')}",
         f"latency         invoke_endpoint median {latency[len(latency) // 2]:.1f} ms, "
         f"max {latency[-1]:.1f} ms"
         if latency
@@ -424,7 +412,8 @@ def render_summary(result: DemoResult, state: cloud_state.CloudState, dynamodb: 
         f"  aws s3 ls s3://{outputs['InferenceBucketName']}/ --recursive",
         f"  aws s3 cp dog.jpg s3://{outputs['InferenceBucketName']}/incoming/dog.jpg",
         f"  aws dynamodb scan --table-name {outputs['PredictionsTableName']}",
-        f"  aws dynamodb scan --table-name {outputs['ModelsTableName']}",
+        f"  aws dynamodb scan --table-name {outputs['RunsTableName']}",
+        f"  aws sagemaker list-model-packages --model-package-group-name {outputs['ModelPackageGroupName']}",
         f"  aws stepfunctions list-executions --state-machine-arn {outputs['TrainingPipelineArn']}",
         f"  aws stepfunctions get-execution-history --execution-arn {result.execution_arn}",
         "  aws application-autoscaling describe-scaling-policies --service-namespace sagemaker",

@@ -3,7 +3,7 @@
 The load benchmark, the reliability suites and quick manual checks need a serving endpoint in
 seconds; the pipeline takes minutes. This packs the directory as SageMaker would (`model.tar.gz`
 at the archive root), uploads it to the data bucket and creates (or blue/green updates) the
-template's endpoint through the local SageMaker backend.
+template's endpoint through the local cloud's SageMaker API.
 """
 
 from __future__ import annotations
@@ -12,20 +12,26 @@ import tempfile
 import time
 from pathlib import Path
 
-from dogbreed.commands.local import sagemaker_call
-from dogbreed.local.cloud import state as cloud_state
 from dogbreed.local.cloud.state import CloudState
+from dogbreed.template_stack import TemplateStack
 
-# The template's InferenceImageUri default: the local backend runs code/inference.py whatever it says.
-SERVING_IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.6-cpu-py312"
 EXECUTION_ROLE = "arn:aws:iam::123456789012:role/dogbreed-local-sagemaker"
+
+
+def serving_image() -> str:
+    """The image the template gives the pipeline's models (the local backend runs code/inference.py
+    whatever it says; the name keeps the record like the pipeline's)."""
+    stack = TemplateStack.load()
+    substitutions = stack.resources["TrainingPipeline"]["Properties"]["DefinitionSubstitutions"]
+    return str(stack.resolve(substitutions["InferenceImageUri"]))
 
 
 def endpoint_status(state: CloudState) -> str | None:
     """The stack endpoint's status, None when it does not exist."""
+    sagemaker = state.client("sagemaker")
     try:
-        described = sagemaker_call(state, "describe_endpoint", EndpointName=state.outputs["EndpointName"])
-    except RuntimeError:
+        described = sagemaker.describe_endpoint(EndpointName=state.outputs["EndpointName"])
+    except sagemaker.exceptions.ClientError:  # ValidationException "Could not find endpoint"
         return None
     return str(described["EndpointStatus"])
 
@@ -38,21 +44,20 @@ def deploy_model_dir(
 
     outputs = state.outputs
     endpoint_name = outputs["EndpointName"]
-    s3 = cloud_state.local_session().client("s3", endpoint_url=state.aws_url)
+    s3, sagemaker = state.client("s3"), state.client("sagemaker")
     key = f"models/direct/{name}/model.tar.gz"
     with tempfile.TemporaryDirectory() as scratch:
         archive = pack_model_archive(model_dir, Path(scratch) / "model.tar.gz")
         s3.upload_file(str(archive), outputs["DataBucketName"], key)
-    sagemaker_call(
-        state,
-        "create_model",
+    sagemaker.create_model(
         ModelName=name,
-        PrimaryContainer={"Image": SERVING_IMAGE, "ModelDataUrl": f"s3://{outputs['DataBucketName']}/{key}"},
+        PrimaryContainer={
+            "Image": serving_image(),
+            "ModelDataUrl": f"s3://{outputs['DataBucketName']}/{key}",
+        },
         ExecutionRoleArn=EXECUTION_ROLE,
     )
-    sagemaker_call(
-        state,
-        "create_endpoint_config",
+    sagemaker.create_endpoint_config(
         EndpointConfigName=name,
         ProductionVariants=[
             {
@@ -63,8 +68,8 @@ def deploy_model_dir(
             }
         ],
     )
-    operation = "create_endpoint" if endpoint_status(state) is None else "update_endpoint"
-    sagemaker_call(state, operation, EndpointName=endpoint_name, EndpointConfigName=name)
+    deploy = sagemaker.create_endpoint if endpoint_status(state) is None else sagemaker.update_endpoint
+    deploy(EndpointName=endpoint_name, EndpointConfigName=name)
     wait_in_service(state, timeout=timeout)
     return endpoint_name
 

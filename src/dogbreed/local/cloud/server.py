@@ -1,21 +1,29 @@
 """The local cloud process (`python -m dogbreed.local.cloud.server`, started by `dogbreed local up`).
 
-One process so that moto's backends, the pipeline shim and the in-process functions share memory:
+One process so that moto's backends, the pipeline shim and the Lambda runtime share memory (the
+functions' handlers run in the runtime's worker processes, children of this one):
 
 1. the pipeline shim (`dogbreed.local.moto_shim`) is installed, then moto runs in server mode on
    127.0.0.1:<aws-port> with its Step Functions interpreter enabled through moto's own
    `/moto-api/config` endpoint (`stepfunctions.execute_state_machine`);
 2. the local SageMaker backend (training/tuning jobs and endpoint fleets as real processes, the
-   sagemaker-runtime API, auto scaling) is plugged into the shim;
-3. template.yaml is deployed (`stack.deploy`), the event router and the local HTTP API (port
-   <api-port>) start, and a loopback control API answers `dogbreed local status|deploy`;
-4. `<state-dir>/cloud.json` is written once everything answers; SIGTERM/SIGINT stops it all.
+   sagemaker-runtime API, auto scaling) and the local Lambda runtime (functions in worker processes)
+   are plugged into the shim, and the local SageMaker answers SageMaker's own API on the AWS port
+   (`dogbreed.local.sagemaker.api`, a WSGI middleware in front of moto);
+3. template.yaml is deployed (`template_resources.create_resources`), the event router and the local
+   HTTP API (port <api-port>) start, and a loopback control API answers `dogbreed local status|deploy`;
+4. every AWS call a role of the stack signs (the functions, the local SageMaker acting with a job's
+   or model's execution role) is recorded (`dogbreed.local.iam.recorder`) for the IAM report
+   (`dogbreed local iam-report`, control API `GET /iam/calls`);
+5. CloudWatch comes alive: the HTTP API publishes API Gateway's metrics, a publisher the metrics SQS
+   and the endpoint instances publish on their own, and an evaluator evaluates the stack's alarms
+   (moto stores them but never evaluates); `--metric-period-scale` shortens their periods;
+6. `<state-dir>/cloud.json` is written once everything answers; SIGTERM/SIGINT stops it all.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import logging
@@ -29,83 +37,55 @@ from typing import Any
 
 import boto3
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from dogbreed.local.background import BackgroundServer
 from dogbreed.local.cloud import state as cloud_state
+from dogbreed.local.cloud.alarm_evaluator import AlarmEvaluator, evaluation_interval
 from dogbreed.local.cloud.api import LocalApi, api_spec
 from dogbreed.local.cloud.events import EventRouter
 from dogbreed.local.cloud.faults import AwsFaultMiddleware, FaultRegistry, build_fault
+from dogbreed.local.cloud.metric_buffer import MetricBuffer
+from dogbreed.local.cloud.service_metrics import ServiceMetrics, endpoint_instances
 from dogbreed.local.cloud.stack import STACK_NAME, Deployment, deploy, load_stack
+from dogbreed.local.iam.identity import RoleClients
+from dogbreed.local.iam.recorder import AsgiCallRecorder, CallLog, WsgiCallRecorder
+from dogbreed.local.lambda_runtime.destinations import AwsDestinations
+from dogbreed.local.lambda_runtime.loopback_urls import LOOPBACK_URLS_HOOK
+from dogbreed.local.lambda_runtime.metrics import LambdaMetrics
+from dogbreed.local.lambda_runtime.runtime import DEFAULT_MAX_WORKERS_PER_FUNCTION, LambdaRuntime
 
 logger = logging.getLogger("dogbreed.local.cloud")
 CHILDREN_FILE = "children.pids"
 # The local cloud has no internet: torchvision's pretrained weights cannot be downloaded, so
 # training jobs that do not say otherwise train from scratch (documented in docs/local-cloud.md).
 OFFLINE_HYPERPARAMETERS = {"no-pretrained": "true"}
+# Lambda waits 1 and 2 minutes before retrying a failed asynchronous invocation; here 0.6 and 1.2 s.
+ASYNC_RETRY_SCALE = 0.01
+# What the cloud injects into every function's workers besides its endpoints: no AWS config files
+# of the machine's user (a function sees only its own credentials and region, as on Lambda).
+FUNCTION_AWS_ISOLATION = {"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
 
 
-class OfflineSageMaker:
-    """The local SageMaker backend with the offline hyperparameter defaults added to job requests."""
-
-    def __init__(self, backend: Any) -> None:
-        self._backend = backend
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._backend, name)
-
-    def create_training_job(self, **request: Any) -> dict[str, Any]:
-        request["HyperParameters"] = {**OFFLINE_HYPERPARAMETERS, **request.get("HyperParameters", {})}
-        result: dict[str, Any] = self._backend.create_training_job(**request)
-        return result
-
-    def create_hyper_parameter_tuning_job(self, **request: Any) -> dict[str, Any]:
-        definition = request.get("TrainingJobDefinition", {})
-        definition["StaticHyperParameters"] = {
-            **OFFLINE_HYPERPARAMETERS,
-            **definition.get("StaticHyperParameters", {}),
-        }
-        result: dict[str, Any] = self._backend.create_hyper_parameter_tuning_job(**request)
-        return result
-
-
-class UvicornThread:
-    def __init__(self, app: Any, port: int, name: str) -> None:
-        self.port = port
-        self._server = uvicorn.Server(
-            uvicorn.Config(app, host=cloud_state.HOST, port=port, log_level="warning", lifespan="off")
-        )
-        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
-
-    def _serve(self) -> None:
-        with contextlib.suppress(SystemExit):
-            asyncio.run(self._server.serve())
-
-    def start(self, timeout: float = 15.0) -> None:
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError(f"{self._thread.name} did not start on port {self.port}")
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
+def function_aws_environment() -> dict[str, str]:
+    """The AWS_ENDPOINT_URL* variables of this process, which point at the local cloud's services."""
+    endpoints = {key: value for key, value in os.environ.items() if key.startswith("AWS_ENDPOINT_URL")}
+    return {**endpoints, **FUNCTION_AWS_ISOLATION}
 
 
 class MotoServer:
-    """moto's server app (what `ThreadedMotoServer` runs) behind the AWS fault middleware.
+    """moto's server app (what `ThreadedMotoServer` runs) behind the local SageMaker's API and, in front
+    of both, the AWS fault middleware and the recorder of the stack's roles' calls.
 
     Built here rather than through ThreadedMotoServer so the app can be wrapped; the moto pieces it
     imports are pinned with the moto version and `test_aws_fault_reaches_a_plain_boto3_call` fails if
     requests stop passing through the middleware.
     """
 
-    def __init__(self, *, host: str, port: int, faults: FaultRegistry) -> None:
+    def __init__(self, *, host: str, port: int, faults: FaultRegistry, calls: CallLog | None = None) -> None:
         from moto.moto_server.werkzeug_app import (
             DomainDispatcherApplication,
             MotoRequestHandler,
@@ -113,7 +93,11 @@ class MotoServer:
         )
         from werkzeug.serving import make_server
 
-        app = AwsFaultMiddleware(DomainDispatcherApplication(create_backend_app), faults)
+        from dogbreed.local.sagemaker.api import SageMakerApi
+
+        self.sagemaker_api = SageMakerApi(DomainDispatcherApplication(create_backend_app))
+        self.calls = calls or CallLog()
+        app = WsgiCallRecorder(AwsFaultMiddleware(self.sagemaker_api, faults), self.calls)
         self._server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
 
@@ -127,15 +111,25 @@ class MotoServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._thread.join(timeout=10)
+        self.sagemaker_api.close()
 
 
 class LocalCloud:
     def __init__(
-        self, *, state_dir: Path, aws_port: int, api_port: int, control_port: int, loopback_urls: bool = True
+        self,
+        *,
+        state_dir: Path,
+        aws_port: int,
+        api_port: int,
+        control_port: int,
+        loopback_urls: bool = True,
+        metric_period_scale: float = 1.0,
+        async_retry_scale: float = ASYNC_RETRY_SCALE,
+        lambda_workers: int = DEFAULT_MAX_WORKERS_PER_FUNCTION,
     ) -> None:
         from dogbreed.local import moto_shim
+        from dogbreed.local.sagemaker import registry_fixes
         from dogbreed.local.sagemaker.backend import LocalSageMaker
-        from dogbreed.loopback import free_port
 
         self.state_dir = state_dir
         self.loopback_urls = loopback_urls
@@ -149,8 +143,10 @@ class LocalCloud:
             }
         )
         moto_shim.install(None)
+        registry_fixes.install()
         self.faults = FaultRegistry()
-        self.moto = MotoServer(host=cloud_state.HOST, port=aws_port, faults=self.faults)
+        self.calls = CallLog()
+        self.moto = MotoServer(host=cloud_state.HOST, port=aws_port, faults=self.faults, calls=self.calls)
         self.moto.start()
         self.aws_port = self.moto.port
         self.aws_url = f"http://{cloud_state.HOST}:{self.aws_port}"
@@ -161,35 +157,82 @@ class LocalCloud:
         httpx.post(
             f"{self.aws_url}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}
         ).raise_for_status()
-        self.sagemaker = LocalSageMaker(state_dir / "sagemaker", runtime_port=free_port())
+        self.sagemaker = LocalSageMaker(
+            state_dir / "sagemaker",
+            default_hyperparameters=OFFLINE_HYPERPARAMETERS,
+            role_clients=RoleClients(cloud_state.REGION),
+            runtime_middleware=lambda app: AsgiCallRecorder(app, self.calls),
+        )
         os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = self.sagemaker.runtime_url
-        self.sagemaker.endpoints.faults = self.faults
-        self.sagemaker.training.faults = self.faults
-        moto_shim.install(OfflineSageMaker(self.sagemaker))
+        self.sagemaker.faults = self.faults
+        self.moto.sagemaker_api.backend = self.sagemaker
         self.session = boto3.session.Session(region_name=cloud_state.REGION)
-        self.router = EventRouter(self.session)
-        self.api = LocalApi(self.router.concurrency)  # one account: both share the concurrency pools
+        self.lambdas = LambdaRuntime(
+            aws_environment=function_aws_environment(),
+            region=cloud_state.REGION,
+            metrics=LambdaMetrics(self.session.client("cloudwatch").put_metric_data),
+            destinations=AwsDestinations(self.session),
+            worker_hooks=(LOOPBACK_URLS_HOOK,) if loopback_urls else (),
+            async_backoff_scale=async_retry_scale,
+            max_workers_per_function=lambda_workers,
+        )
+        moto_shim.install(self.sagemaker, lambdas=self.lambdas)
+        self.router = EventRouter(self.session, lambdas=self.lambdas)
+        self.api = LocalApi(self.lambdas)
         self.deployment: Deployment | None = None
         self._deploy_lock = threading.Lock()
+        self._queue_names: list[str] = []  # the stack's queues (not the event router's own)
+        self._start_cloudwatch(metric_period_scale)
         self.router.start()
-        self.api_server = UvicornThread(self.api.app(), api_port, "local-http-api")
+        self.api_server = BackgroundServer(self.api.app(), api_port, name="local-http-api")
         self.api_server.start()
-        self.control_server = UvicornThread(self._control_app(), control_port or free_port(), "control")
+        self.control_server = BackgroundServer(self._control_app(), control_port, name="control")
         self.control_server.start()
         self._stop = threading.Event()
         self._children_thread = threading.Thread(target=self._record_children, daemon=True)
         self._children_thread.start()
 
+    def _start_cloudwatch(self, period_scale: float) -> None:
+        """The metrics the services publish on their own and the alarm evaluation (scaled periods)."""
+        cloudwatch = self.session.client("cloudwatch")
+        self.metrics = MetricBuffer(cloudwatch.put_metric_data)
+        self.api.metrics = self.metrics
+        self.service_metrics = ServiceMetrics(
+            self.session.client("sqs"),
+            self.metrics,
+            queue_names=self._stack_queue_names,
+            instances=lambda: endpoint_instances(self.sagemaker.endpoints.fleets()),
+        )
+        self.service_metrics.start(interval_seconds=max(0.5, 30 * period_scale))  # SQS, SageMaker: 1/min
+        self.alarms = AlarmEvaluator(cloudwatch, period_scale=period_scale)
+        self.alarms.start(interval_seconds=evaluation_interval(period_scale))
+
+    def _stack_queue_names(self) -> list[str]:
+        return list(self._queue_names)
+
     # --- deploy and status ----------------------------------------------------------------
     def deploy(self, parameters: dict[str, str] | None = None) -> Deployment:
         with self._deploy_lock:
             stack = load_stack(parameters, STACK_NAME)
-            deployment = deploy(self.session, stack, loopback_urls=self.loopback_urls)
+            queues = [lid for lid, r in stack.resources.items() if r["Type"] == "AWS::SQS::Queue"]
+            self._queue_names = [stack.physical_name(lid) for lid in queues]
+            deployment = deploy(self.session, stack)
+            self.lambdas.configure(deployment.functions.values())
             self.router.configure(deployment)
             self.api.configure(api_spec(stack), deployment.functions)
             self.deployment = deployment
             self.write_state()
             return deployment
+
+    def undeploy(self) -> None:
+        """Stop serving the stack (before `dogbreed teardown --local` deletes its resources): no event
+        routes, no API routes, no queues to report on."""
+        with self._deploy_lock:
+            self.router.configure(Deployment(stack_name=STACK_NAME, parameters={}))
+            self.api.spec = None
+            self._queue_names = []
+            self.deployment = None
+            self.write_state()
 
     def state(self) -> cloud_state.CloudState:
         deployment = self.deployment
@@ -230,6 +273,7 @@ class LocalCloud:
             "sagemaker": json.loads(json.dumps(self.sagemaker.status(), default=str)),
             "executions": executions,
             "deliveries": self.router.status(),
+            "lambda": self.lambdas.status(),
             "faults": [fault.to_dict() for fault in self.faults.faults()],
         }
 
@@ -252,24 +296,6 @@ class LocalCloud:
                 {"created": deployment.created, "updated": deployment.updated, "outputs": deployment.outputs}
             )
 
-        async def sagemaker_call(request: Request) -> JSONResponse:
-            """The local SageMaker backend's boto3-shaped operations, for the CLI, demo and tests."""
-            import anyio.to_thread
-            from botocore.exceptions import ClientError
-
-            from dogbreed.local.sagemaker.backend import OPERATIONS
-
-            operation = request.path_params["operation"]
-            if operation not in OPERATIONS or operation == "invoke_endpoint":
-                return JSONResponse({"error": f"unknown operation {operation}"}, status_code=404)
-            body = await request.json() if await request.body() else {}
-            method = getattr(self.sagemaker, operation)
-            try:
-                result = await anyio.to_thread.run_sync(lambda: method(**body))
-            except ClientError as error:
-                return JSONResponse({"error": error.response.get("Error", {})}, status_code=400)
-            return JSONResponse(json.loads(json.dumps(result, default=str)))
-
         async def list_faults(_: Request) -> JSONResponse:
             return JSONResponse({"faults": [fault.to_dict() for fault in self.faults.faults()]})
 
@@ -290,15 +316,25 @@ class LocalCloud:
                 return JSONResponse({"error": f"no fault {fault_id}"}, status_code=404)
             return JSONResponse({"cleared": [fault.to_dict() for fault in removed]})
 
+        async def undeploy_route(_: Request) -> JSONResponse:
+            import anyio.to_thread
+
+            await anyio.to_thread.run_sync(self.undeploy)
+            return JSONResponse({"undeployed": STACK_NAME})
+
         async def health(_: Request) -> JSONResponse:
             return JSONResponse({"status": "ok"})
+
+        async def iam_calls(_: Request) -> JSONResponse:
+            return JSONResponse(self.calls.to_json())
 
         return Starlette(
             routes=[
                 Route("/status", status, methods=["GET"]),
                 Route("/deploy", deploy_route, methods=["POST"]),
+                Route("/undeploy", undeploy_route, methods=["POST"]),
                 Route("/health", health, methods=["GET"]),
-                Route("/sagemaker/{operation}", sagemaker_call, methods=["POST"]),
+                Route("/iam/calls", iam_calls, methods=["GET"]),
                 Route("/faults", list_faults, methods=["GET"]),
                 Route("/faults", add_fault, methods=["POST"]),
                 Route("/faults", clear_faults, methods=["DELETE"]),
@@ -318,7 +354,11 @@ class LocalCloud:
         for step in (
             self.api_server.stop,
             self.control_server.stop,
+            self.alarms.stop,
+            self.service_metrics.stop,
+            self.metrics.close,
             self.router.stop,
+            self.lambdas.close,
             self.sagemaker.shutdown,
             self.moto.stop,
         ):
@@ -351,6 +391,24 @@ def main(argv: list[str] | None = None) -> int:
         action="store_false",
         help="give the functions the production URL policy (no http://127.0.0.1 image URLs)",
     )
+    parser.add_argument(
+        "--metric-period-scale",
+        type=float,
+        default=1.0,
+        help="factor on alarm periods and the services' 1-minute metric schedule (0.05: 5 min -> 15 s)",
+    )
+    parser.add_argument(
+        "--async-retry-scale",
+        type=float,
+        default=ASYNC_RETRY_SCALE,
+        help="factor on Lambda's waits between asynchronous retries (1 and 2 minutes; default 0.01)",
+    )
+    parser.add_argument(
+        "--lambda-workers",
+        type=int,
+        default=DEFAULT_MAX_WORKERS_PER_FUNCTION,
+        help="worker processes per function at most (the local cap; default %(default)s)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     for noisy in ("werkzeug", "botocore", "httpx", "urllib3"):
@@ -366,6 +424,9 @@ def main(argv: list[str] | None = None) -> int:
         api_port=args.api_port,
         control_port=args.control_port,
         loopback_urls=args.loopback_urls,
+        metric_period_scale=args.metric_period_scale,
+        async_retry_scale=args.async_retry_scale,
+        lambda_workers=args.lambda_workers,
     )
     try:
         overrides = dict(item.split("=", 1) for item in args.parameter_overrides.split() if "=" in item)

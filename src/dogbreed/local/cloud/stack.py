@@ -1,16 +1,16 @@
 """Deploy template.yaml into the local cloud (moto server), re-runnable: what exists is updated,
 what is missing is created, so a changed template changes the local cloud.
 
-Buckets, tables, queues and the state machine (DefinitionSubstitutions resolved) are created by
+Buckets, tables, queues, alarms and the state machine (DefinitionSubstitutions resolved) are created by
 `dogbreed.local.template_resources.TemplateStack`, the project's one template resolver. This module
 adds what that resolver leaves out and the local cloud needs, read from the same template:
 
 - the EventBridge rules of every `EventBridgeRule` event (SAM) and `AWS::Events::Rule`, created in
   moto with the template's pattern. moto matches the patterns; it cannot deliver to Step Functions
   or Lambda targets, so each rule gets a local delivery queue as its moto target and a `Route`
-  (target, RetryPolicy, DeadLetterConfig, the function's EventInvokeConfig) for the event router;
-- the functions, as `moto_shim.LambdaFunction`s with their template environment (plus the
-  documented local overrides) for in-process execution;
+  (target, RetryPolicy, DeadLetterConfig) for the event router;
+- the functions, as the local Lambda runtime's `FunctionSpec`s: template environment (plus the
+  documented local additions), timeout, memory, reserved concurrency, EventInvokeConfig, role;
 - the stack outputs, resolved.
 """
 
@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from dogbreed import TEMPLATE_PATH
-from dogbreed.local import moto_shim
-from dogbreed.local.template_resources import TemplateError, TemplateStack
+from dogbreed.local.lambda_runtime.function import EventInvokeConfig, FunctionSpec
+from dogbreed.local.template_resources import create_resources
+from dogbreed.template_stack import ACCOUNT_ID, TemplateError, TemplateStack
 
 STACK_NAME = "dogbreed-local"
 
@@ -55,18 +56,18 @@ LOCAL_PARAMETERS: dict[str, str] = {
     "S3ReservedConcurrency": "4",
 }
 
-# Function environment overrides that only exist in the local cloud (documented in
-# docs/local-cloud.md): no X-Ray daemon runs here, and, unless the cloud was started with
-# --no-loopback-urls, URL inputs may point at loopback servers (http://127.0.0.1:...) so the JSON
-# {"url": ...} path can be exercised without the internet.
+# The function environment the local cloud adds (documented in docs/local-cloud.md): no X-Ray daemon
+# runs here. (Loopback image URLs are allowed by a worker hook, not by the environment.)
 LOCAL_FUNCTION_ENVIRONMENT: dict[str, str] = {"POWERTOOLS_TRACE_DISABLED": "true"}
-LOOPBACK_URLS_ENVIRONMENT: dict[str, str] = {"LOCAL_CLOUD_ALLOW_LOOPBACK_URLS": "true"}
 
 _CREATED_TYPES = (
     "AWS::S3::Bucket",
     "AWS::DynamoDB::Table",
     "AWS::SQS::Queue",
     "AWS::Serverless::StateMachine",
+    "AWS::CloudWatch::Alarm",
+    "AWS::SNS::Topic",
+    "AWS::SageMaker::ModelPackageGroup",
 )
 _RULE_OWNERS = ("AWS::Serverless::Function", "AWS::Serverless::StateMachine")
 
@@ -82,8 +83,6 @@ class Route:
     max_retries: int  # RetryPolicy.MaximumRetryAttempts (delivery) for state machines
     max_event_age_seconds: int
     dead_letter_queue_url: str | None
-    async_retries: int = 2  # Lambda's asynchronous invocation retries (EventInvokeConfig)
-    on_failure_queue_url: str | None = None
 
 
 @dataclass
@@ -94,13 +93,11 @@ class Deployment:
     state_machine_arns: dict[str, str] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
     routes: list[Route] = field(default_factory=list)
-    functions: dict[str, moto_shim.LambdaFunction] = field(default_factory=dict)  # logical id -> fn
-    # Function name -> ReservedConcurrentExecutions, for the functions whose template sets it.
-    reserved_concurrency: dict[str, int] = field(default_factory=dict)
+    functions: dict[str, FunctionSpec] = field(default_factory=dict)  # logical id -> function
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
 
-    def function(self, logical_id: str) -> moto_shim.LambdaFunction:
+    def function(self, logical_id: str) -> FunctionSpec:
         return self.functions[logical_id]
 
 
@@ -126,6 +123,12 @@ def _exists(session: Any, kind: str, name: str, arn: str) -> bool:
             session.client("dynamodb").describe_table(TableName=name)
         elif kind == "AWS::SQS::Queue":
             session.client("sqs").get_queue_url(QueueName=name)
+        elif kind == "AWS::CloudWatch::Alarm":
+            return bool(session.client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"])
+        elif kind == "AWS::SNS::Topic":
+            session.client("sns").get_topic_attributes(TopicArn=arn)
+        elif kind == "AWS::SageMaker::ModelPackageGroup":
+            session.client("sagemaker").describe_model_package_group(ModelPackageGroupName=name)
         else:
             session.client("stepfunctions").describe_state_machine(stateMachineArn=arn)
     except ClientError:
@@ -133,10 +136,12 @@ def _exists(session: Any, kind: str, name: str, arn: str) -> bool:
     return True
 
 
-def deploy(session: Any, stack: TemplateStack, *, loopback_urls: bool = True) -> Deployment:
-    """Create or update the stack's resources in the moto server `session` points at.
-    `loopback_urls=False` gives the functions the production URL policy (public https only)."""
-    local_environment = {**LOCAL_FUNCTION_ENVIRONMENT, **(LOOPBACK_URLS_ENVIRONMENT if loopback_urls else {})}
+def deploy(session: Any, stack: TemplateStack) -> Deployment:
+    """Create or update the stack's resources in the moto server `session` points at. Parameters that
+    break one of the template's Rules are refused before anything changes, as CloudFormation does."""
+    broken = stack.broken_rules()
+    if broken:
+        raise TemplateError("the template's Rules refuse these parameters: " + "; ".join(broken))
     deployment = Deployment(stack_name=stack.stack_name, parameters=dict(stack.parameters))
     missing: set[str] = set()
     for logical_id, resource in stack.resources.items():
@@ -146,8 +151,10 @@ def deploy(session: Any, stack: TemplateStack, *, loopback_urls: bool = True) ->
         if "Condition" in resource and not stack.condition(resource["Condition"]):
             continue
         name = stack.physical_name(logical_id)
+        if kind == "AWS::SageMaker::ModelPackageGroup":
+            name = str(stack.resolve(resource["Properties"]["ModelPackageGroupName"]))
         deployment.physical_names[logical_id] = name
-        arn = stack.ref(logical_id) if kind == "AWS::Serverless::StateMachine" else ""
+        arn = stack.ref(logical_id) if kind in ("AWS::Serverless::StateMachine", "AWS::SNS::Topic") else ""
         if not _exists(session, kind, name, arn):
             missing.add(logical_id)
         elif kind == "AWS::Serverless::StateMachine":
@@ -156,40 +163,64 @@ def deploy(session: Any, stack: TemplateStack, *, loopback_urls: bool = True) ->
             )
             deployment.state_machine_arns[logical_id] = arn
             deployment.updated.append(logical_id)
+        elif kind == "AWS::CloudWatch::Alarm":  # PutMetricAlarm replaces the alarm's configuration
+            create_resources(stack, session, only={logical_id})
+            deployment.updated.append(logical_id)
     if missing:
-        created = stack.deploy(session, only=missing)
+        created = create_resources(stack, session, only=missing)
         deployment.state_machine_arns.update(created.state_machine_arns)
         deployment.created.extend(sorted(missing))
-    _register_functions(stack, deployment, local_environment)
+    deployment.functions = {
+        spec["logical_id"]: function_spec(stack, spec, LOCAL_FUNCTION_ENVIRONMENT)
+        for spec in stack.lambda_functions()
+    }
     _deploy_rules(session, stack, deployment)
     deployment.outputs = _outputs(stack)
     return deployment
 
 
-def _register_functions(
-    stack: TemplateStack, deployment: Deployment, local_environment: dict[str, str]
-) -> None:
-    for spec in stack.lambda_functions():
-        function = moto_shim.LambdaFunction(
-            name=spec["name"],
-            code_dir=spec["code_dir"],
-            handler=spec["handler"],
-            environment={**spec["environment"], **local_environment},
-            timeout_seconds=spec["timeout_seconds"],
-            arn=spec["arn"],
-        )
-        deployment.functions[spec["logical_id"]] = function
-        moto_shim.register_lambda(function)
-        properties = stack.resources[spec["logical_id"]]["Properties"]
-        reserved = stack.resolve(
-            {key: value for key, value in properties.items() if key == "ReservedConcurrentExecutions"}
-        ).get("ReservedConcurrentExecutions")
-        if reserved is not None:
-            deployment.reserved_concurrency[spec["name"]] = int(reserved)
+def function_spec(
+    stack: TemplateStack, spec: dict[str, Any], local_environment: dict[str, str]
+) -> FunctionSpec:
+    """One template function (`TemplateStack.lambda_functions()` entry) as the runtime runs it."""
+    logical_id = spec["logical_id"]
+    properties = stack.resources[logical_id]["Properties"]
+    chosen = stack.resolve(
+        {
+            key: value
+            for key, value in properties.items()
+            if key in ("ReservedConcurrentExecutions", "EventInvokeConfig", "Role")
+        }
+    )
+    invoke_config = chosen.get("EventInvokeConfig", {})
+    destinations = invoke_config.get("DestinationConfig", {})
+    # SAM names the execution role it creates <function logical id>Role.
+    role = chosen.get("Role") or f"arn:aws:iam::{ACCOUNT_ID}:role/{stack.stack_name}-{logical_id}Role"
+    reserved = chosen.get("ReservedConcurrentExecutions")
+    return FunctionSpec(
+        name=spec["name"],
+        code_dir=spec["code_dir"],
+        handler=spec["handler"],
+        layer_dirs=tuple(spec["layer_dirs"]),
+        environment={**spec["environment"], **local_environment},
+        timeout_seconds=spec["timeout_seconds"],
+        memory_mb=spec["memory_mb"],
+        runtime=spec["runtime"],
+        logical_id=logical_id,
+        role_arn=str(role),
+        arn=spec["arn"],
+        reserved_concurrency=None if reserved is None else int(reserved),
+        event_invoke_config=EventInvokeConfig(
+            maximum_retry_attempts=int(invoke_config.get("MaximumRetryAttempts", 2)),
+            maximum_event_age_seconds=int(invoke_config.get("MaximumEventAgeInSeconds", 21600)),
+            on_failure=destinations.get("OnFailure", {}).get("Destination"),
+            on_success=destinations.get("OnSuccess", {}).get("Destination"),
+        ),
+    )
 
 
-def _rule_specs(stack: TemplateStack) -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]:
-    """(rule name, owner logical id, resolved event Properties, owner resolved Properties)."""
+def _rule_specs(stack: TemplateStack) -> list[tuple[str, str, dict[str, Any]]]:
+    """(rule name, owner logical id, resolved event Properties)."""
     specs = []
     for logical_id, resource in stack.resources.items():
         if resource["Type"] in _RULE_OWNERS:
@@ -197,16 +228,7 @@ def _rule_specs(stack: TemplateStack) -> list[tuple[str, str, dict[str, Any], di
                 if event.get("Type") != "EventBridgeRule":
                     continue
                 properties = stack.resolve(event.get("Properties", {}))
-                owner = stack.resolve(
-                    {
-                        key: value
-                        for key, value in resource["Properties"].items()
-                        if key == "EventInvokeConfig"
-                    }
-                )
-                specs.append(
-                    (f"{stack.stack_name}-{logical_id}{event_id}"[:64], logical_id, properties, owner)
-                )
+                specs.append((f"{stack.stack_name}-{logical_id}{event_id}"[:64], logical_id, properties))
         elif resource["Type"] == "AWS::Events::Rule":
             raise TemplateError(f"{logical_id}: AWS::Events::Rule targets are not routed locally yet")
     return specs
@@ -215,7 +237,7 @@ def _rule_specs(stack: TemplateStack) -> list[tuple[str, str, dict[str, Any], di
 def _deploy_rules(session: Any, stack: TemplateStack, deployment: Deployment) -> None:
     events = session.client("events")
     sqs = session.client("sqs")
-    for rule_name, owner_id, properties, owner in _rule_specs(stack):
+    for rule_name, owner_id, properties in _rule_specs(stack):
         events.put_rule(Name=rule_name, EventPattern=json.dumps(properties["Pattern"]), State="ENABLED")
         queue_name = f"{rule_name}-delivery"[:80]
         queue_url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
@@ -227,8 +249,6 @@ def _deploy_rules(session: Any, stack: TemplateStack, deployment: Deployment) ->
         dlq_arn = properties.get("DeadLetterConfig", {}).get("Arn")
         dlq_url = sqs.get_queue_url(QueueName=_queue_name_from_arn(dlq_arn))["QueueUrl"] if dlq_arn else None
         kind = stack.resources[owner_id]["Type"]
-        invoke_config = owner.get("EventInvokeConfig", {})
-        on_failure = invoke_config.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")
         deployment.routes.append(
             Route(
                 rule_name=rule_name,
@@ -240,10 +260,6 @@ def _deploy_rules(session: Any, stack: TemplateStack, deployment: Deployment) ->
                 max_retries=int(retry.get("MaximumRetryAttempts", 185)),
                 max_event_age_seconds=int(retry.get("MaximumEventAgeInSeconds", 86400)),
                 dead_letter_queue_url=dlq_url,
-                async_retries=int(invoke_config.get("MaximumRetryAttempts", 2)),
-                on_failure_queue_url=sqs.get_queue_url(QueueName=_queue_name_from_arn(on_failure))["QueueUrl"]
-                if on_failure
-                else None,
             )
         )
 

@@ -31,7 +31,8 @@ EXPORTED_OUTPUTS = {
     "DataBucketName": "DOGBREED_DATA_BUCKET",
     "InferenceBucketName": "DOGBREED_INFERENCE_BUCKET",
     "PredictionsTableName": "DOGBREED_PREDICTIONS_TABLE",
-    "ModelsTableName": "DOGBREED_MODELS_TABLE",
+    "RunsTableName": "DOGBREED_RUNS_TABLE",
+    "ModelPackageGroupName": "DOGBREED_MODEL_PACKAGE_GROUP",
     "IdempotencyTableName": "DOGBREED_IDEMPOTENCY_TABLE",
     "TrainingPipelineArn": "DOGBREED_PIPELINE_ARN",
     "EndpointName": "DOGBREED_ENDPOINT_NAME",
@@ -73,6 +74,10 @@ class CloudState:
             return None
         data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
         return cls(**data)
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for one of this cloud's AWS APIs (SageMaker's included)."""
+        return local_session().client(service, endpoint_url=self.aws_url)
 
     def environment(self) -> dict[str, str]:
         """Variables that point boto3 / the AWS CLI / `dogbreed predict` at this cloud."""

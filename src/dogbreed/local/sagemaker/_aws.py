@@ -1,11 +1,12 @@
 """AWS plumbing shared by the local SageMaker backend: the botocore service model (request validation
-and error shapes), ARNs, clients and S3 URI helpers."""
+and error shapes), ARNs, clients, List* semantics and S3 URI helpers."""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -19,6 +20,9 @@ DEFAULT_REGION = "us-east-1"
 ACCOUNT_ID = "123456789012"
 
 ClientFactory = Callable[[str], Any]
+# role ARN -> the clients that role's calls are signed with (SageMaker acts with a job's or model's
+# execution role); the default is the backend's own clients for every role.
+RoleClientFactory = Callable[[str], ClientFactory]
 
 
 def default_client_factory(region: str = DEFAULT_REGION) -> ClientFactory:
@@ -56,8 +60,16 @@ def api_error(operation: str, code: str, message: str, http_status: int = 400) -
 
 
 def not_found(operation: str, message: str = "Requested resource not found.") -> ClientError:
-    # SageMaker reports unknown names as ValidationException, not ResourceNotFound, for Describe*.
+    # SageMaker reports most unknown names as ValidationException, not the modelled ResourceNotFound
+    # (DescribeTrainingJob included: aws/aws-sdk#165); tuning jobs are the exception.
     return api_error(operation, "ValidationException", message)
+
+
+def could_not_find(
+    operation: str, kind: str, resource: str, name: str, region: str = DEFAULT_REGION
+) -> ClientError:
+    """`Could not find endpoint "arn:..."`: how SageMaker names a missing model, config or endpoint."""
+    return not_found(operation, f'Could not find {kind} "{sagemaker_arn(resource, name, region)}".')
 
 
 @functools.cache
@@ -76,6 +88,45 @@ def validate_request(operation: str, params: dict[str, Any], service: str = "sag
 
 def error_shape_names(operation: str, service: str = "sagemaker-runtime") -> set[str]:
     return {shape.name for shape in _service_model(service).operation_model(operation).error_shapes}
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One List* operation's filters, sort and pages over summaries (dicts in the response shape)."""
+
+    key: str  # the response member: "TrainingJobSummaries"
+    name: str  # the name field NameContains and SortBy=Name use: "TrainingJobName"
+    status: str = ""  # the status field StatusEquals and SortBy=Status use
+    sort_by: str = "CreationTime"  # the documented defaults
+    order: str = "Descending"
+    page_size: int = 10
+
+    def page(
+        self,
+        summaries: list[dict[str, Any]],
+        request: dict[str, Any],
+        sort: Callable[[dict[str, Any]], Any] | None = None,
+    ) -> dict[str, Any]:
+        contains = str(request.get("NameContains", "")).lower()
+        summaries = [s for s in summaries if contains in s[self.name].lower()]
+        if "StatusEquals" in request:
+            summaries = [s for s in summaries if s[self.status] == request["StatusEquals"]]
+        for field in ("CreationTime", "LastModifiedTime"):
+            if f"{field}After" in request:
+                summaries = [s for s in summaries if s[field] > request[f"{field}After"]]
+            if f"{field}Before" in request:
+                summaries = [s for s in summaries if s[field] < request[f"{field}Before"]]
+        if sort is None:
+            fields = {"Name": self.name, "Status": self.status, "CreationTime": "CreationTime"}
+            field = fields[request.get("SortBy", self.sort_by)]
+            sort = lambda summary: summary[field]  # noqa: E731
+        summaries.sort(key=sort, reverse=request.get("SortOrder", self.order) == "Descending")
+        start = int(request.get("NextToken") or 0)
+        end = start + int(request.get("MaxResults", self.page_size))
+        out: dict[str, Any] = {self.key: summaries[start:end]}
+        if end < len(summaries):
+            out["NextToken"] = str(end)
+        return out
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:

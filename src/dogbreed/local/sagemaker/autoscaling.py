@@ -10,7 +10,6 @@ A short window lets tests see per-minute rates without waiting minutes.
 
 from __future__ import annotations
 
-import logging
 import math
 import threading
 import time
@@ -19,10 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from dogbreed.local.background import Ticker
 from dogbreed.local.sagemaker._aws import ClientFactory, utcnow
 from dogbreed.local.sagemaker.endpoints import Endpoint, EndpointService
-
-logger = logging.getLogger(__name__)
 
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 PREDEFINED_METRIC = "SageMakerVariantInvocationsPerInstance"
@@ -78,21 +76,15 @@ class AutoScaler:
         self._state: dict[str, _VariantState] = {}
         self._activities: list[dict[str, Any]] = []
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker: Ticker | None = None
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="sagemaker-autoscaling", daemon=True)
-        self._thread.start()
+        self._ticker = Ticker(self.evaluate, self.interval, name="sagemaker-autoscaling")
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-        with self._lock:
-            workers = [state.worker for state in self._state.values() if state.worker is not None]
-        for worker in workers:
-            worker.join(timeout=120)
+        if self._ticker is not None:
+            self._ticker.stop()
+        self.wait_idle()
 
     def wait_idle(self, timeout: float = 120.0) -> None:
         """Wait for scaling activities in progress (tests and shutdown)."""
@@ -104,13 +96,6 @@ class AutoScaler:
     def activities(self) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(activity) for activity in self._activities]
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            try:
-                self.evaluate()
-            except Exception:
-                logger.exception("auto scaling evaluation failed")
 
     def policy(self, endpoint: str, variant: str) -> TargetTracking | None:
         client = self._clients("application-autoscaling")

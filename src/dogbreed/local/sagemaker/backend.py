@@ -8,53 +8,99 @@
 
 Every public method that mirrors a SageMaker operation takes the boto3 keyword arguments and returns
 the boto3 response dict (without ResponseMetadata); errors are botocore `ClientError`s with
-SageMaker's codes, so callers (the Step Functions shim, the Lambdas' clients) cannot tell the
-difference.
+SageMaker's codes, so callers (the Step Functions shim, the SageMaker API front door in `api`) cannot
+tell the difference. Each operation is answered by one service:
+
+    training   TrainingService   training jobs              (training.py, training_runner.py, container.py)
+    tuning     TuningService     hyperparameter tuning jobs (tuning.py)
+    models     ModelStore        models, endpoint configs   (models.py)
+    endpoints  EndpointService   endpoints and their fleets (endpoints.py, fleet.py, health.py)
+    tags       TagStore          AddTags, ListTags, DeleteTags (tags.py)
 """
 
 from __future__ import annotations
 
-import logging
+import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dogbreed.local.sagemaker._aws import DEFAULT_REGION, ClientFactory, default_client_factory
+import boto3
+from botocore import UNSIGNED
+from botocore.config import Config
+
+from dogbreed.local.background import Ticker
+from dogbreed.local.sagemaker import endpoint_metrics
+from dogbreed.local.sagemaker._aws import (
+    DEFAULT_REGION,
+    ClientFactory,
+    RoleClientFactory,
+    default_client_factory,
+)
 from dogbreed.local.sagemaker.autoscaling import AutoScaler
-from dogbreed.local.sagemaker.endpoints import EndpointService, ServeCommand
+from dogbreed.local.sagemaker.endpoints import EndpointService
+from dogbreed.local.sagemaker.fleet import ServeCommand
+from dogbreed.local.sagemaker.health import replace_dead_instances
+from dogbreed.local.sagemaker.models import ModelStore
 from dogbreed.local.sagemaker.processes import ProcessRegistry
-from dogbreed.local.sagemaker.runtime import RuntimeServer
+from dogbreed.local.sagemaker.runtime import Router, runtime_server
+from dogbreed.local.sagemaker.tags import TagStore
 from dogbreed.local.sagemaker.training import TrainingService
 from dogbreed.local.sagemaker.tuning import TuningService
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from dogbreed.local.cloud.faults import FaultRegistry
 
-# The operations this backend answers (boto3 snake_case names), for dispatchers such as the SFN shim.
-OPERATIONS: tuple[str, ...] = (
-    "create_training_job",
-    "describe_training_job",
-    "stop_training_job",
-    "list_training_jobs",
-    "create_hyper_parameter_tuning_job",
-    "describe_hyper_parameter_tuning_job",
-    "list_training_jobs_for_hyper_parameter_tuning_job",
-    "stop_hyper_parameter_tuning_job",
-    "create_model",
-    "describe_model",
-    "delete_model",
-    "create_endpoint_config",
-    "describe_endpoint_config",
-    "delete_endpoint_config",
-    "create_endpoint",
-    "describe_endpoint",
-    "update_endpoint",
-    "delete_endpoint",
-    "list_endpoints",
-    "invoke_endpoint",
-)
+TAG_OPERATIONS = frozenset({"add_tags", "list_tags", "delete_tags"})
+
+
+class _Operation:
+    """`create_model = _Operation("models")`: the backend method its `models` service answers."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, backend: Any, owner: type | None = None) -> Any:
+        if backend is None:
+            return self
+        return getattr(getattr(backend, self.service), self.name)
+
+    def __call__(self, backend: Any, **request: Any) -> Any:
+        return self.__get__(backend)(**request)
 
 
 class LocalSageMaker:
+    create_training_job = _Operation("training")
+    describe_training_job = _Operation("training")
+    stop_training_job = _Operation("training")
+    list_training_jobs = _Operation("training")
+    create_hyper_parameter_tuning_job = _Operation("tuning")
+    describe_hyper_parameter_tuning_job = _Operation("tuning")
+    list_hyper_parameter_tuning_jobs = _Operation("tuning")
+    list_training_jobs_for_hyper_parameter_tuning_job = _Operation("tuning")
+    stop_hyper_parameter_tuning_job = _Operation("tuning")
+    create_model = _Operation("models")
+    describe_model = _Operation("models")
+    delete_model = _Operation("models")
+    list_models = _Operation("models")
+    create_endpoint_config = _Operation("models")
+    describe_endpoint_config = _Operation("models")
+    delete_endpoint_config = _Operation("models")
+    list_endpoint_configs = _Operation("models")
+    create_endpoint = _Operation("endpoints")
+    describe_endpoint = _Operation("endpoints")
+    update_endpoint = _Operation("endpoints")
+    delete_endpoint = _Operation("endpoints")
+    list_endpoints = _Operation("endpoints")
+    add_tags = _Operation("tags")
+    list_tags = _Operation("tags")
+    delete_tags = _Operation("tags")
+
     def __init__(
         self,
         state_dir: Path,
@@ -71,34 +117,53 @@ class LocalSageMaker:
         scaling_window_seconds: float = 60.0,
         instance_max_concurrency: int = 8,
         publish_logs: bool = True,
+        default_hyperparameters: dict[str, str] | None = None,
+        role_clients: RoleClientFactory | None = None,
+        runtime_middleware: Callable[[Any], Any] | None = None,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.region = region
         self.clients = clients or default_client_factory(region)
         self.processes = ProcessRegistry()
+        self.tags = TagStore()
         self.training = TrainingService(
             state_dir=self.state_dir,
             clients=self.clients,
             processes=self.processes,
+            tags=self.tags,
             region=region,
             stop_grace_seconds=stop_grace_seconds,
             checkpoint_sync_seconds=checkpoint_sync_seconds,
             publish_logs=publish_logs,
+            default_hyperparameters=default_hyperparameters,
+            role_clients=role_clients,
         )
-        cores = os.cpu_count() or 1
         self.tuning = TuningService(
-            training=self.training, region=region, max_parallel=max_parallel_jobs or max(1, cores)
+            training=self.training,
+            tags=self.tags,
+            region=region,
+            max_parallel=max_parallel_jobs or max(1, os.cpu_count() or 1),
+        )
+        self.models = ModelStore(
+            state_dir=self.state_dir,
+            clients=self.clients,
+            tags=self.tags,
+            region=region,
+            role_clients=role_clients,
         )
         self.endpoints = EndpointService(
             state_dir=self.state_dir,
-            clients=self.clients,
+            models=self.models,
             processes=self.processes,
+            tags=self.tags,
             region=region,
             serve_command=serve_command,
-            instance_max_concurrency=instance_max_concurrency,
         )
-        self.runtime = RuntimeServer(self.endpoints, port=runtime_port)
+        self.health = Ticker(self.replace_dead_instances, 1.0, name="endpoint-health")
+        self.router = Router(self.endpoints, region=region, max_concurrency=instance_max_concurrency)
+        self.metrics = Ticker(self.publish_metrics, 2.0, name="endpoint-metrics")
+        self.runtime = runtime_server(self.router, port=runtime_port, middleware=runtime_middleware)
         if start_runtime:
             self.runtime.start()
         self.autoscaler = AutoScaler(
@@ -110,84 +175,56 @@ class LocalSageMaker:
         self.autoscaler.start()
         self._closed = False
 
-    # Training jobs
-    def create_training_job(self, **request: Any) -> dict[str, Any]:
-        return self.training.create_training_job(**request)
+    @classmethod
+    def operations(cls) -> frozenset[str]:
+        """The SageMaker operations this backend answers, by their boto3 names."""
+        return frozenset(name for name, value in vars(cls).items() if isinstance(value, _Operation))
 
-    def describe_training_job(self, **request: Any) -> dict[str, Any]:
-        return self.training.describe_training_job(**request)
+    def answers(self, operation: str, request: dict[str, Any]) -> bool:
+        """Whether this backend owns the call; tag calls on resources it does not hold are moto's."""
+        if operation in TAG_OPERATIONS:
+            return self.tags.answers(str(request.get("ResourceArn", "")))
+        return operation in self.operations()
 
-    def stop_training_job(self, **request: Any) -> dict[str, Any]:
-        return self.training.stop_training_job(**request)
+    @property
+    def faults(self) -> FaultRegistry | None:
+        return self.router.faults
 
-    def list_training_jobs(self, **request: Any) -> dict[str, Any]:
-        return self.training.list_training_jobs(**request)
+    @faults.setter
+    def faults(self, registry: FaultRegistry | None) -> None:
+        """The local cloud's faults: InvokeEndpoint errors, failing updates, lost training instances."""
+        self.router.faults = self.endpoints.faults = self.training.faults = registry
 
-    # Tuning jobs
-    def create_hyper_parameter_tuning_job(self, **request: Any) -> dict[str, Any]:
-        return self.tuning.create_hyper_parameter_tuning_job(**request)
-
-    def describe_hyper_parameter_tuning_job(self, **request: Any) -> dict[str, Any]:
-        return self.tuning.describe_hyper_parameter_tuning_job(**request)
-
-    def list_training_jobs_for_hyper_parameter_tuning_job(self, **request: Any) -> dict[str, Any]:
-        return self.tuning.list_training_jobs_for_hyper_parameter_tuning_job(**request)
-
-    def stop_hyper_parameter_tuning_job(self, **request: Any) -> dict[str, Any]:
-        return self.tuning.stop_hyper_parameter_tuning_job(**request)
-
-    # Models, endpoint configs, endpoints
-    def create_model(self, **request: Any) -> dict[str, Any]:
-        return self.endpoints.create_model(**request)
-
-    def describe_model(self, **request: Any) -> dict[str, Any]:
-        return self.endpoints.describe_model(**request)
-
-    def delete_model(self, **request: Any) -> dict[str, Any]:
-        return self.endpoints.delete_model(**request)
-
-    def create_endpoint_config(self, **request: Any) -> dict[str, Any]:
-        return self.endpoints.create_endpoint_config(**request)
-
-    def describe_endpoint_config(self, **request: Any) -> dict[str, Any]:
-        return self.endpoints.describe_endpoint_config(**request)
-
-    def delete_endpoint_config(self, **request: Any) -> dict[str, Any]:
-        return self.endpoints.delete_endpoint_config(**request)
-
-    def create_endpoint(self, **request: Any) -> dict[str, Any]:
-        return self.endpoints.create_endpoint(**request)
-
-    def describe_endpoint(self, **request: Any) -> dict[str, Any]:
-        return self.endpoints.describe_endpoint(**request)
-
-    def update_endpoint(self, **request: Any) -> dict[str, Any]:
-        return self.endpoints.update_endpoint(**request)
-
-    def delete_endpoint(self, **request: Any) -> dict[str, Any]:
-        return self.endpoints.delete_endpoint(**request)
-
-    def list_endpoints(self, **request: Any) -> dict[str, Any]:
-        return self.endpoints.list_endpoints(**request)
-
-    # Runtime (sagemaker-runtime InvokeEndpoint, in-process; HTTP callers use runtime_url)
+    # Runtime (sagemaker-runtime InvokeEndpoint; HTTP callers use runtime_url or the AWS endpoint)
     def invoke_endpoint(self, **request: Any) -> dict[str, Any]:
-        return self.endpoints.invoke_endpoint(**request)
+        """InvokeEndpoint through the runtime API, the same path as every HTTP caller."""
+        response: dict[str, Any] = self._runtime_client.invoke_endpoint(**request)
+        response.pop("ResponseMetadata", None)
+        return {**response, "Body": response["Body"].read()}
+
+    @functools.cached_property
+    def _runtime_client(self) -> Any:
+        # The runtime API checks no signature: an unsigned client needs no credentials.
+        config = Config(signature_version=UNSIGNED, retries={"max_attempts": 1}, read_timeout=60)
+        return boto3.client(
+            "sagemaker-runtime", endpoint_url=self.runtime_url, region_name=self.region, config=config
+        )
+
+    def publish_metrics(self) -> None:
+        endpoint_metrics.publish(self.endpoints.serving_variants(), self.clients)
+
+    def replace_dead_instances(self) -> int:
+        return replace_dead_instances(self.endpoints, self.processes)
 
     @property
     def runtime_url(self) -> str:
         return self.runtime.url
 
     def status(self) -> dict[str, Any]:
-        """What `dogbreed local status` shows: jobs, endpoints with their fleets, scaling activity."""
+        """What the emulator runs behind the API (`dogbreed local status`): fleets, scaling, processes."""
         return {
             "runtime_url": self.runtime.url if self.runtime.started else None,
-            "training_jobs": [
-                {key: job[key] for key in ("TrainingJobName", "TrainingJobStatus", "SecondaryStatus")}
-                for job in self.training.list_training_jobs(MaxResults=100)["TrainingJobSummaries"]
-            ],
-            "tuning_jobs": self.tuning.status(),
-            "endpoints": self.endpoints.status(),
+            "fleets": self.endpoints.fleets(),
             "scaling_activities": self.autoscaler.activities(),
             "processes": self.processes.alive_pids(),
         }
@@ -198,9 +235,12 @@ class LocalSageMaker:
             return
         self._closed = True
         self.autoscaler.stop()
+        self.health.stop()
         self.tuning.shutdown()
         self.training.shutdown()
         self.endpoints.shutdown()
+        self.metrics.stop()
+        self.publish_metrics()
         self.runtime.stop()
         self.processes.shutdown()
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections import deque
@@ -12,6 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
+
+from dogbreed.local.background import Ticker
+from dogbreed.local.sagemaker.container import MetricParser
 
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 _MAX_EVENTS_PER_PUT = 5000
@@ -26,24 +28,6 @@ class MetricPoint:
     name: str
     value: float
     timestamp: float
-
-
-class MetricParser:
-    """SageMaker's MetricDefinitions semantics: the first capture group of every match is a value."""
-
-    def __init__(self, definitions: list[dict[str, str]]) -> None:
-        self._regexes = [(item["Name"], re.compile(item["Regex"])) for item in definitions]
-
-    def parse_line(self, line: str) -> list[tuple[str, float]]:
-        found: list[tuple[str, float]] = []
-        for name, regex in self._regexes:
-            for match in regex.finditer(line):
-                raw = match.group(1) if regex.groups else match.group(0)
-                try:
-                    found.append((name, float(raw)))
-                except (TypeError, ValueError):
-                    continue
-        return found
 
 
 class JobLog:
@@ -70,12 +54,11 @@ class JobLog:
         self.streams = {host: f"{job_name}/{host}-{stamp}" for host in hosts}
         self._logs = logs_client
         self._pending: dict[str, list[dict[str, Any]]] = {host: [] for host in hosts}
-        self._closed = threading.Event()
-        self._flusher: threading.Thread | None = None
+        self._pumps: list[threading.Thread] = []
+        self._flusher: Ticker | None = None
         if logs_client is not None:
             self._create_streams()
-            self._flusher = threading.Thread(target=self._flush_loop, name=f"logs-{job_name}", daemon=True)
-            self._flusher.start()
+            self._flusher = Ticker(self.flush, 1.0, name=f"logs-{job_name}")
 
     def _create_streams(self) -> None:
         assert self._logs is not None
@@ -113,6 +96,33 @@ class JobLog:
                 except Exception:
                     logger.exception("metric listener failed")
 
+    def pump(self, host: str, proc: Any) -> None:
+        """Read the process's stdout and stderr into this log, line by line, in background threads."""
+        for stream, is_stderr in ((proc.stdout, False), (proc.stderr, True)):
+            pump = threading.Thread(
+                target=self._pump,
+                args=(stream, host, is_stderr),
+                name=f"log-{self.job_name}-{host}",
+                daemon=True,
+            )
+            pump.start()
+            self._pumps.append(pump)
+
+    def _pump(self, stream: Any, host: str, is_stderr: bool) -> None:
+        for line in iter(stream.readline, ""):
+            self.line(host, line, stderr=is_stderr)
+        stream.close()
+
+    def join_pumps(self, timeout: float = 10.0) -> None:
+        """After the processes exited: every line they wrote is in the log (and sent to CloudWatch)."""
+        for pump in self._pumps:
+            pump.join(timeout=timeout)
+        self.flush()
+
+    def stderr(self, host: str) -> list[str]:
+        with self._lock:
+            return list(self.stderr_tail[host])
+
     def final_metrics(self) -> dict[str, MetricPoint]:
         with self._lock:
             return {point.name: point for point in self.metrics}
@@ -134,36 +144,10 @@ class JobLog:
                 except Exception:
                     logger.exception("cannot publish log events to %s", self.streams[host])
 
-    def _flush_loop(self) -> None:
-        while not self._closed.wait(1.0):
-            self.flush()
-
     def close(self) -> None:
-        self._closed.set()
         if self._flusher is not None:
-            self._flusher.join(timeout=10)
+            self._flusher.stop(timeout=10)
         self.flush()
         with self._lock:
             for handle in self._handles.values():
                 handle.close()
-
-
-def failure_message(lines: list[str]) -> str:
-    """The script's last error: the exception line(s) closing the last traceback, else the last line."""
-    lines = [line for line in lines if line.strip()]
-    if not lines:
-        return ""
-    start = max(
-        (i for i, line in enumerate(lines) if line.startswith("Traceback (most recent call last)")),
-        default=None,
-    )
-    if start is not None:
-        # Frames are indented; the exception lines that follow the last frame are not.
-        tail: list[str] = []
-        for line in reversed(lines[start + 1 :]):
-            if line.startswith((" ", "\t")):
-                break
-            tail.append(line)
-        if tail:
-            return "\n".join(list(reversed(tail))[:5])
-    return lines[-1]

@@ -1,34 +1,43 @@
-"""The sagemaker-runtime REST API on loopback: `POST /endpoints/{name}/invocations`.
+"""InvokeEndpoint: which instance answers a request, and the sagemaker-runtime REST API on loopback
+(`POST /endpoints/{name}/invocations`) that forwards it there.
 
-boto3's `sagemaker-runtime` client works unchanged against it (`endpoint_url=backend.runtime_url` or
-`AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`). Errors use the rest-json error shape botocore parses into the
-modeled exception classes (`ModelError` 424 with OriginalStatusCode/OriginalMessage/LogStreamArn,
-`ValidationError` 400, `ServiceUnavailable` 503) and `ThrottlingException` 429 when overloaded. A body
-over the 6 MB quota gets AWS's plain 413 "HTTP content length exceeded 6291456 bytes." while streaming.
+`Router` takes a lease on one instance (a weighted draw between variants, round robin with bounded
+concurrency within one) under the lock that swaps fleets, so a drained fleet never receives a new
+request. boto3's `sagemaker-runtime` client works unchanged against the API (`endpoint_url=
+backend.runtime_url`, `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`, or `AWS_ENDPOINT_URL` in the local cloud,
+through `api`). Errors use the rest-json error shape botocore parses into the modeled exception classes
+(`ModelError` 424 with OriginalStatusCode/OriginalMessage/LogStreamArn, `ValidationError` 400,
+`ServiceUnavailable` 503) and `ThrottlingException` 429 when overloaded. A body over the 6 MB quota
+gets AWS's plain 413 "HTTP content length exceeded 6291456 bytes." while streaming.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-import threading
+import random
 import time
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from dogbreed.local.sagemaker.endpoints import EndpointService, InvokeError, Lease
-from dogbreed.loopback import free_port
+from dogbreed.local.background import BackgroundServer
+from dogbreed.local.sagemaker._aws import ACCOUNT_ID
+from dogbreed.local.sagemaker.endpoints import EndpointService
+from dogbreed.local.sagemaker.fleet import Instance, Variant
 from dogbreed.streamed_body import BodyTooLargeError, content_length_exceeded, read_limited_body
 
+if TYPE_CHECKING:
+    from dogbreed.local.cloud.faults import FaultRegistry
+
+ENDPOINT_LOG_GROUP = "/aws/sagemaker/Endpoints"
 _CONNECT_ATTEMPTS = 2
 # InvokeEndpoint's Body quota (6 MB): refused at the front door, before any model server sees it.
 INVOKE_ENDPOINT_PAYLOAD_LIMIT = 6 * 1024 * 1024
@@ -37,6 +46,107 @@ _FORWARDED_HEADERS = {
     "accept": "Accept",
     "x-amzn-sagemaker-custom-attributes": "X-Amzn-SageMaker-Custom-Attributes",
 }
+
+
+class InvokeError(Exception):
+    """A sagemaker-runtime error: `code` is the error type botocore maps to an exception class."""
+
+    def __init__(self, code: str, status: int, message: str, **fields: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+        self.message = message
+        self.fields = fields
+
+
+@dataclass
+class Lease:
+    endpoint: str
+    variant: Variant
+    instance: Instance
+    started: float = field(default_factory=time.perf_counter)
+
+
+class Router:
+    def __init__(self, endpoints: EndpointService, *, region: str, max_concurrency: int = 8) -> None:
+        self._endpoints = endpoints
+        self._region = region
+        self.max_concurrency = max_concurrency  # concurrent requests per instance before 429
+        # Set by the local cloud: injected InvokeEndpoint errors.
+        self.faults: FaultRegistry | None = None
+
+    def acquire(self, endpoint_name: str, target_variant: str | None = None) -> Lease:
+        with self._endpoints.lock:
+            endpoint = self._endpoints.find(endpoint_name)
+            if endpoint is None or not endpoint.variants:
+                raise InvokeError(
+                    "ValidationError", 400, f"Endpoint {endpoint_name} of account {ACCOUNT_ID} not found."
+                )
+            if target_variant is not None:
+                variant = endpoint.variants.get(target_variant)
+                if variant is None:
+                    raise InvokeError(
+                        "ValidationError",
+                        400,
+                        f"The variant {target_variant} does not exist for endpoint {endpoint_name}.",
+                    )
+            else:
+                names = list(endpoint.variants)
+                weights = [endpoint.variants[name].weight for name in names]
+                # Traffic split between variants, as SageMaker does: a weighted draw, nothing secret.
+                chosen = random.choices(names, weights=weights)[0] if sum(weights) > 0 else names[0]  # noqa: S311  # nosec B311
+                variant = endpoint.variants[chosen]
+            if not variant.fleet.instances:
+                raise InvokeError("ServiceUnavailable", 503, "No instance of the variant is available.")
+            instance = variant.fleet.pick(self.max_concurrency)
+            if instance is None:
+                variant.metrics.record(429, None)
+                raise InvokeError(
+                    "ThrottlingException",
+                    429,
+                    f"Endpoint {endpoint_name} is overloaded: too many concurrent requests.",
+                )
+            instance.inflight += 1
+            instance.served += 1
+            return Lease(endpoint=endpoint_name, variant=variant, instance=instance)
+
+    def abandon(self, lease: Lease) -> None:
+        """Give a lease back without counting an invocation (the request never reached the model)."""
+        with self._endpoints.lock:
+            lease.instance.inflight -= 1
+
+    def release(self, lease: Lease, status: int, latency_us: float | None) -> None:
+        with self._endpoints.lock:
+            lease.instance.inflight -= 1
+        lease.variant.metrics.record(status, latency_us)
+
+    def injected_error(self, endpoint_name: str) -> InvokeError | None:
+        """The error of an active endpoint fault for this endpoint (the local cloud's fault injection)."""
+        fault = self.faults.take_named("endpoint", endpoint_name) if self.faults else None
+        if fault is None:
+            return None
+        fields: dict[str, Any] = {}
+        if fault.error == "ModelError":
+            fields = {"OriginalStatusCode": 500, "OriginalMessage": fault.message}
+        return InvokeError(fault.error, fault.status, fault.message, **fields)
+
+    def model_error(self, lease: Lease, status: int, message: str) -> InvokeError:
+        kind = "client" if status < 500 else "server"
+        log_stream = (
+            f"arn:aws:logs:{self._region}:{ACCOUNT_ID}:log-group:{ENDPOINT_LOG_GROUP}/{lease.endpoint}"
+        )
+        return InvokeError(
+            "ModelError",
+            424,
+            f'Received {kind} error ({status}) from primary with message "{message}". See '
+            f"{lease.instance.log_path} for more information.",
+            OriginalStatusCode=status,
+            OriginalMessage=message,
+            LogStreamArn=log_stream,
+        )
+
+
+# ----------------------------------------------------------------------------- HTTP API
 
 
 def error_response(error: InvokeError) -> JSONResponse:
@@ -48,12 +158,12 @@ def error_response(error: InvokeError) -> JSONResponse:
     )
 
 
-def _unreachable(endpoints: EndpointService, lease: Lease, error: Exception) -> JSONResponse:
-    endpoints.release(lease, 503, None)
+def _unreachable(router: Router, lease: Lease, error: Exception) -> JSONResponse:
+    router.release(lease, 503, None)
     return error_response(InvokeError("ServiceUnavailable", 503, f"model server unreachable: {error}"))
 
 
-def build_app(endpoints: EndpointService, timeout_seconds: float = 60.0) -> Starlette:
+def build_app(router: Router, timeout_seconds: float = 60.0) -> Starlette:
     state: dict[str, httpx.AsyncClient] = {}
 
     def client() -> httpx.AsyncClient:
@@ -74,12 +184,12 @@ def build_app(endpoints: EndpointService, timeout_seconds: float = 60.0) -> Star
             out: request.headers[key] for key, out in _FORWARDED_HEADERS.items() if key in request.headers
         }
         target = request.headers.get("x-amzn-sagemaker-target-variant")
-        injected = endpoints.injected_error(name)
+        injected = router.injected_error(name)
         if injected is not None:
             return error_response(injected)
         for attempt in range(_CONNECT_ATTEMPTS):
             try:
-                lease = endpoints.acquire(name, target)
+                lease = router.acquire(name, target)
             except InvokeError as error:
                 return error_response(error)
             try:
@@ -90,17 +200,17 @@ def build_app(endpoints: EndpointService, timeout_seconds: float = 60.0) -> Star
             except httpx.ConnectError as error:
                 # Nothing reached the model (e.g. an instance that just died): another instance may answer.
                 if attempt + 1 < _CONNECT_ATTEMPTS:
-                    endpoints.abandon(lease)
+                    router.abandon(lease)
                     continue
-                return _unreachable(endpoints, lease, error)
+                return _unreachable(router, lease, error)
             except httpx.HTTPError as error:
-                return _unreachable(endpoints, lease, error)
+                return _unreachable(router, lease, error)
         else:  # pragma: no cover - the loop always breaks or returns
             raise AssertionError("unreachable")
         latency_us = (time.perf_counter() - lease.started) * 1e6
-        endpoints.release(lease, upstream.status_code, latency_us)
+        router.release(lease, upstream.status_code, latency_us)
         if upstream.status_code >= 400:
-            return error_response(endpoints.model_error(lease, upstream.status_code, upstream.text))
+            return error_response(router.model_error(lease, upstream.status_code, upstream.text))
         out_headers = {"x-Amzn-Invoked-Production-Variant": lease.variant.name}
         if "x-amzn-sagemaker-custom-attributes" in upstream.headers:
             out_headers["X-Amzn-SageMaker-Custom-Attributes"] = upstream.headers[
@@ -131,47 +241,11 @@ def build_app(endpoints: EndpointService, timeout_seconds: float = 60.0) -> Star
     )
 
 
-class RuntimeServer:
-    """uvicorn in a background thread on 127.0.0.1."""
-
-    def __init__(self, endpoints: EndpointService, port: int = 0) -> None:
-        self.port = port or free_port()
-        self._server = uvicorn.Server(
-            uvicorn.Config(
-                build_app(endpoints),
-                host="127.0.0.1",
-                port=self.port,
-                log_level="warning",
-                access_log=False,
-                lifespan="on",
-            )
-        )
-        self._thread: threading.Thread | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def started(self) -> bool:
-        return bool(self._server.started)
-
-    def start(self, timeout: float = 15.0) -> None:
-        self._thread = threading.Thread(target=self._serve, name="sagemaker-runtime", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError(f"the sagemaker-runtime server did not start on {self.url}")
-            time.sleep(0.02)
-
-    def _serve(self) -> None:
-        with contextlib.suppress(SystemExit):
-            asyncio.run(self._server.serve())
-
-    def stop(self) -> None:
-        if self._thread is None:
-            return
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._thread = None
+def runtime_server(
+    router: Router, port: int = 0, middleware: Callable[[Any], Any] | None = None
+) -> BackgroundServer:
+    """The runtime API on `port`; `middleware` wraps the app (the local cloud's call recorder)."""
+    app = build_app(router)
+    return BackgroundServer(
+        middleware(app) if middleware else app, port, name="sagemaker-runtime", lifespan="on"
+    )

@@ -1,0 +1,48 @@
+"""What `dogbreed local status` and the demo show of the local SageMaker, read through SageMaker's own
+API (the same calls a user makes with boto3 or the AWS CLI): the newest jobs and every endpoint."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+
+def overview(sagemaker: Any, *, limit: int = 15) -> dict[str, list[dict[str, Any]]]:
+    """The newest training and tuning jobs and every endpoint (DescribeEndpoint), from a boto3 client."""
+    newest = {"SortBy": "CreationTime", "SortOrder": "Descending", "MaxResults": limit}
+    endpoints = []
+    for page in sagemaker.get_paginator("list_endpoints").paginate():
+        for summary in page["Endpoints"]:
+            try:
+                endpoints.append(sagemaker.describe_endpoint(EndpointName=summary["EndpointName"]))
+            except ClientError:  # deleted since it was listed
+                continue
+    return {
+        "training_jobs": sagemaker.list_training_jobs(**newest)["TrainingJobSummaries"],
+        "tuning_jobs": sagemaker.list_hyper_parameter_tuning_jobs(**newest)[
+            "HyperParameterTuningJobSummaries"
+        ],
+        "endpoints": endpoints,
+    }
+
+
+def endpoint_summary(described: dict[str, Any], fleet: dict[str, Any] | None = None) -> str:
+    """`dogbreed-endpoint InService config dogbreed-... | AllTraffic: 1/1 instance(s), 12 invocations`
+    from a DescribeEndpoint answer (and the emulator's fleet status, for the invocation counts)."""
+    invocations = {v["VariantName"]: v.get("Invocations", 0) for v in (fleet or {}).get("Variants", [])}
+    variants = ", ".join(
+        f"{variant['VariantName']}: {variant.get('CurrentInstanceCount')}/"
+        f"{variant.get('DesiredInstanceCount')} instance(s)"
+        + (
+            f", {invocations[variant['VariantName']]} invocations"
+            if variant["VariantName"] in invocations
+            else ""
+        )
+        for variant in described.get("ProductionVariants", [])
+    )
+    failure = f" ({described['FailureReason']})" if described.get("FailureReason") else ""
+    return (
+        f"{described['EndpointName']} {described['EndpointStatus']}{failure} "
+        f"config {described['EndpointConfigName']} | {variants or 'no instances'}"
+    )

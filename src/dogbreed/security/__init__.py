@@ -1,1 +1,0 @@
-"""Security checks run by `make security`: the dependency audit (`dependency_audit`)."""
