@@ -26,20 +26,9 @@ from dogbreed.local.cloud.lifecycle import stop_cloud
 from dogbreed.local.cloud.state import CloudState
 from dogbreed.local.iam.collect import local_iam_report
 from dogbreed.loopback import free_port
-from tests.support.local_cloud import aws_sagemaker
+from tests.support.local_cloud import TINY_PIPELINE, aws_sagemaker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
-
-TINY = [
-    "MaxTuningJobs=1",
-    "MaxParallelTuningJobs=1",
-    "TuningEpochsMin=1",
-    "TuningEpochsMax=2",
-    "ReuseTuningArtifact=true",
-    "ImageSize=32",
-    # The pipeline's mechanics are under test here, not the tiny model's accuracy.
-    "AccuracyThreshold=0.0",
-]
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +43,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         per_class=16,
         size=48,
         timeout=420.0,
-        parameter_overrides=TINY,
+        parameter_overrides=TINY_PIPELINE,
         json_summary=root / "summary.json",
     )
     try:

@@ -27,21 +27,11 @@ from dogbreed.local.cloud.lifecycle import running_state
 from dogbreed.local.cloud.state import CloudState, local_session
 from dogbreed.packaging import source_tarball
 from dogbreed.stack_deploy import split_s3_uri
-from tests.support.local_cloud import local_cloud
+from tests.support.local_cloud import TINY_PIPELINE, local_cloud
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
-# The pipeline's mechanics on a tiny budget: one trial, its model reused, no accuracy bar.
-TINY = [
-    "MaxTuningJobs=1",
-    "MaxParallelTuningJobs=1",
-    "TuningEpochsMin=1",
-    "TuningEpochsMax=2",
-    "ReuseTuningArtifact=true",
-    "ImageSize=32",
-    "AccuracyThreshold=0.0",
-]
 DATASET_ID = "deployed-by-cli"
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
@@ -108,7 +98,9 @@ def test_deploy_then_a_dataset_upload_reaches_a_serving_endpoint(
     state_dir, state = cloud
 
     # When: the stack is deployed with the command, and a dataset uploaded as its next step says
-    deployed = _dogbreed("deploy", "--local", "--state-dir", str(state_dir), "--parameter-overrides", *TINY)
+    deployed = _dogbreed(
+        "deploy", "--local", "--state-dir", str(state_dir), "--parameter-overrides", *TINY_PIPELINE
+    )
     print(deployed.stdout)
     assert deployed.returncode == 0, deployed.stderr
     assert "Next: upload a dataset" in deployed.stdout

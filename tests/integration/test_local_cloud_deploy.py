@@ -12,42 +12,25 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
-import pytest
-from moto import mock_aws
-
 from dogbreed import TEMPLATE_PATH
-from dogbreed.local import moto_shim
 from dogbreed.local.cloud.events import EventRouter
 from dogbreed.local.cloud.stack import deploy, load_stack
 from dogbreed.local.lambda_runtime.destinations import AwsDestinations
 from dogbreed.local.lambda_runtime.runtime import LambdaRuntime
 
 
-@pytest.fixture
-def session(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.session.Session]:
-    for key in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        yield boto3.session.Session(region_name="us-east-1")
-    moto_shim.uninstall()
-
-
-def _rule_pattern(session: Any, name: str) -> dict[str, Any]:
-    pattern: dict[str, Any] = json.loads(session.client("events").describe_rule(Name=name)["EventPattern"])
+def _rule_pattern(aws: Any, name: str) -> dict[str, Any]:
+    pattern: dict[str, Any] = json.loads(aws.client("events").describe_rule(Name=name)["EventPattern"])
     return pattern
 
 
-def test_a_changed_template_changes_the_local_cloud(session: Any, tmp_path: Path) -> None:
-    first = deploy(session, load_stack())
+def test_a_changed_template_changes_the_local_cloud(moto_session: Any, tmp_path: Path) -> None:
+    first = deploy(moto_session, load_stack())
     rule = next(route.rule_name for route in first.routes if route.target_kind == "lambda")
-    assert _rule_pattern(session, rule)["detail"]["object"]["key"] == [{"prefix": "incoming/"}]
+    assert _rule_pattern(moto_session, rule)["detail"]["object"]["key"] == [{"prefix": "incoming/"}]
     assert "TrainingPipeline" in first.created
 
     changed = tmp_path / "template.yaml"
@@ -56,11 +39,11 @@ def test_a_changed_template_changes_the_local_cloud(session: Any, tmp_path: Path
         .replace("key: [{prefix: incoming/}]", "key: [{prefix: uploads/}]")
         .replace("ENDPOINT_NAME: !Ref AWS::StackName", "ENDPOINT_NAME: other-endpoint")
     )
-    second = deploy(session, load_stack({"AccuracyThreshold": "0.93"}, path=changed))
+    second = deploy(moto_session, load_stack({"AccuracyThreshold": "0.93"}, path=changed))
 
-    assert _rule_pattern(session, rule)["detail"]["object"]["key"] == [{"prefix": "uploads/"}]
+    assert _rule_pattern(moto_session, rule)["detail"]["object"]["key"] == [{"prefix": "uploads/"}]
     assert "TrainingPipeline" in second.updated and not second.created
-    definition = session.client("stepfunctions").describe_state_machine(
+    definition = moto_session.client("stepfunctions").describe_state_machine(
         stateMachineArn=second.state_machine_arns["TrainingPipeline"]
     )["definition"]
     assert "$number('0.93')" in definition and "${" not in definition
@@ -68,10 +51,10 @@ def test_a_changed_template_changes_the_local_cloud(session: Any, tmp_path: Path
 
 
 def test_a_failing_lambda_target_is_retried_then_its_record_reaches_the_on_failure_queue(
-    session: Any, tmp_path: Path
+    moto_session: Any, tmp_path: Path
 ) -> None:
     # Given the S3-drop function (EventInvokeConfig: 2 retries, OnFailure queue) with a handler that fails
-    deployment = deploy(session, load_stack())
+    deployment = deploy(moto_session, load_stack())
     route = next(route for route in deployment.routes if route.target_kind == "lambda")
     function = deployment.function("PredictS3Function")
     config = function.event_invoke_config
@@ -85,18 +68,18 @@ def test_a_failing_lambda_target_is_retried_then_its_record_reaches_the_on_failu
     failing = dataclasses.replace(
         function, code_dir=tmp_path, handler="failing_handler.handler", environment={}
     )
-    with LambdaRuntime(destinations=AwsDestinations(session), async_backoff_scale=0.0001) as lambdas:
+    with LambdaRuntime(destinations=AwsDestinations(moto_session), async_backoff_scale=0.0001) as lambdas:
         lambdas.configure([failing])
-        router = EventRouter(session, lambdas=lambdas, retry_delay_seconds=0.01)
+        router = EventRouter(moto_session, lambdas=lambdas, retry_delay_seconds=0.01)
         router.configure(deployment)
         bucket = deployment.physical_names["InferenceBucket"]
 
         # When an image is dropped
-        session.client("s3").put_object(Bucket=bucket, Key="incoming/dog.jpg", Body=b"...")
+        moto_session.client("s3").put_object(Bucket=bucket, Key="incoming/dog.jpg", Body=b"...")
         assert router.poll_once(route) == 1
 
         # Then, after the first attempt and 2 retries, the OnFailure queue gets Lambda's record
-        sqs = session.client("sqs")
+        sqs = moto_session.client("sqs")
         queue_url = sqs.get_queue_url(QueueName=config.on_failure.rsplit(":", 1)[-1])["QueueUrl"]
         deadline = time.monotonic() + 30
         messages: list[dict[str, Any]] = []
@@ -115,21 +98,21 @@ def test_a_failing_lambda_target_is_retried_then_its_record_reaches_the_on_failu
     assert router.deliveries[-1].outcome == "delivered"  # EventBridge handed it to Lambda
 
 
-def test_a_manifest_upload_starts_the_pipeline_and_other_keys_do_not(session: Any) -> None:
-    deployment = deploy(session, load_stack())
+def test_a_manifest_upload_starts_the_pipeline_and_other_keys_do_not(moto_session: Any) -> None:
+    deployment = deploy(moto_session, load_stack())
     route = next(route for route in deployment.routes if route.target_kind == "states")
     lambdas = LambdaRuntime()  # no function: the state machine target needs none
-    router = EventRouter(session, lambdas=lambdas)
+    router = EventRouter(moto_session, lambdas=lambdas)
     router.configure(deployment)
     lambdas.close()
-    s3 = session.client("s3")
+    s3 = moto_session.client("s3")
     bucket = deployment.physical_names["DataBucket"]
 
     s3.put_object(Bucket=bucket, Key="datasets/d1/train/001.A/a.jpg", Body=b"...")
     s3.put_object(Bucket=bucket, Key="datasets/d1/manifest.json", Body=b"{}")
     assert router.poll_once(route) == 1
 
-    sfn = session.client("stepfunctions")
+    sfn = moto_session.client("stepfunctions")
     deadline = time.monotonic() + 10
     executions: list[dict[str, Any]] = []
     while not executions and time.monotonic() < deadline:

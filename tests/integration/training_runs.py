@@ -14,19 +14,10 @@ from typing import Any
 import torch
 
 from dogbreed import TRAINING_JOB_DIR
+from dogbreed.local.sagemaker.container import JOB_VARIABLE_PREFIXES
 
 TRAIN_SCRIPT = TRAINING_JOB_DIR / "train.py"
 DDP_WORKER_SCRIPT = Path(__file__).with_name("training_ddp_worker.py")
-# Variables that would change where the job reads, writes or rendezvouses.
-JOB_VARIABLE_PREFIXES = (
-    "SM_",
-    "RANK",
-    "WORLD_SIZE",
-    "LOCAL_RANK",
-    "LOCAL_WORLD_SIZE",
-    "MASTER_",
-    "TRAINING_JOB",
-)
 # Small, fast and reliably learnable (see test_training_accuracy.py).
 FAST_ARGS: tuple[str, ...] = (
     "--backbone", "resnet18",

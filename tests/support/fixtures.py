@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.support import processes
-from tests.support.credentials import FAKE_CREDENTIALS, FOREIGN_AWS_VARIABLES
+from tests.support.credentials import FAKE_CREDENTIALS, FOREIGN_AWS_VARIABLES, REGION
 from tests.support.network import network_forbidden
 
 if TYPE_CHECKING:
+    import boto3
+
     from tests.support.local_cloud import CloudWorld
 
 LEFTOVER_GRACE_SECONDS = 10.0
@@ -87,6 +89,19 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
     for name, value in FAKE_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def moto_session(aws_credentials: None) -> Iterator[boto3.session.Session]:
+    """A boto3 session on moto's in-process AWS, with the local cloud's moto hooks removed after."""
+    import boto3
+    from moto import mock_aws
+
+    from dogbreed.local import moto_shim
+
+    with mock_aws():
+        yield boto3.session.Session(region_name=REGION)
+    moto_shim.uninstall()
 
 
 @pytest.fixture

@@ -25,6 +25,18 @@ from dogbreed.loopback import free_port, pid_alive, port_listening
 from tests.support.aws_cli import aws_cli
 from tests.support.waiting import wait_for
 
+# The pipeline's mechanics on a tiny budget: one tuning trial whose model the final training reuses,
+# 32-pixel images, and no accuracy bar (the mechanics are under test, not the tiny model's accuracy).
+TINY_PIPELINE = (
+    "MaxTuningJobs=1",
+    "MaxParallelTuningJobs=1",
+    "TuningEpochsMin=1",
+    "TuningEpochsMax=2",
+    "ReuseTuningArtifact=true",
+    "ImageSize=32",
+    "AccuracyThreshold=0.0",
+)
+
 # Alarm periods and the services' 1-minute metrics, shortened (5 min -> 15 s) so an outage's alarms
 # can be watched going to ALARM within a test.
 METRIC_PERIOD_SCALE = 0.05

@@ -5,32 +5,17 @@ behind, and on "AWS" (moto's CloudFormation) retained resources survive while th
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
-from dogbreed.local import moto_shim
 from dogbreed.local.cloud.stack import deploy, load_stack
 from dogbreed.stack_tags import stack_tag
 from dogbreed.stack_teardown import empty_bucket, teardown_aws, teardown_local
 
 ROLE = "arn:aws:iam::123456789012:role/sagemaker"
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.6-cpu-py312"
-
-
-@pytest.fixture
-def session(monkeypatch: pytest.MonkeyPatch) -> Iterator[boto3.session.Session]:
-    for key in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        yield boto3.session.Session(region_name="us-east-1")
-    moto_shim.uninstall()
 
 
 def serve(sagemaker: Any, name: str, tags: list[dict[str, str]]) -> None:
@@ -73,9 +58,9 @@ def put_versions(s3: Any, bucket: str) -> None:
 
 
 @pytest.mark.parametrize("versioning", [None, "Enabled", "Suspended"])
-def test_a_bucket_is_emptied_whatever_its_versioning(session: Any, versioning: str | None) -> None:
+def test_a_bucket_is_emptied_whatever_its_versioning(moto_session: Any, versioning: str | None) -> None:
     # Given a bucket with object versions and a delete marker (or plain objects when unversioned)
-    s3 = session.client("s3")
+    s3 = moto_session.client("s3")
     s3.create_bucket(Bucket="data")
     if versioning == "Suspended":
         s3.put_bucket_versioning(Bucket="data", VersioningConfiguration={"Status": "Enabled"})
@@ -97,19 +82,19 @@ def test_a_bucket_is_emptied_whatever_its_versioning(session: Any, versioning: s
 # --- the local cloud -------------------------------------------------------------------------------
 
 
-def test_the_local_teardown_leaves_nothing_of_the_stack(session: Any) -> None:
+def test_the_local_teardown_leaves_nothing_of_the_stack(moto_session: Any) -> None:
     # Given the local stack deployed, data in its buckets, and the pipeline's SageMaker resources
     # (one of another stack's alongside)
     stack = load_stack()
-    deployment = deploy(session, stack)
-    s3, sagemaker = session.client("s3"), session.client("sagemaker")
+    deployment = deploy(moto_session, stack)
+    s3, sagemaker = moto_session.client("s3"), moto_session.client("sagemaker")
     for bucket in ("DataBucket", "InferenceBucket"):
         put_versions(s3, deployment.physical_names[bucket])
     serve(sagemaker, "dogbreed-endpoint", [stack_tag(stack.stack_name)])
     serve(sagemaker, "other-endpoint", [stack_tag("another-stack")])
 
     # When it is torn down
-    report = teardown_local(session, None, stack, log=lambda _: None)
+    report = teardown_local(moto_session, None, stack, log=lambda _: None)
 
     # Then no bucket, table, queue, state machine, alarm, rule, endpoint, config or model of it is left
     assert report.sagemaker.endpoints == ["dogbreed-endpoint"]
@@ -119,30 +104,30 @@ def test_the_local_teardown_leaves_nothing_of_the_stack(session: Any) -> None:
         "models": ["other-endpoint"],
     }
     assert not s3.list_buckets()["Buckets"]
-    assert not session.client("dynamodb").list_tables()["TableNames"]
-    assert not session.client("sqs").list_queues().get("QueueUrls")
-    assert not session.client("stepfunctions").list_state_machines()["stateMachines"]
-    assert not session.client("cloudwatch").describe_alarms()["MetricAlarms"]
-    assert not session.client("events").list_rules()["Rules"]
+    assert not moto_session.client("dynamodb").list_tables()["TableNames"]
+    assert not moto_session.client("sqs").list_queues().get("QueueUrls")
+    assert not moto_session.client("stepfunctions").list_state_machines()["stateMachines"]
+    assert not moto_session.client("cloudwatch").describe_alarms()["MetricAlarms"]
+    assert not moto_session.client("events").list_rules()["Rules"]
     assert not report.retained
 
 
-def test_a_prod_local_stack_keeps_its_retained_data_unless_asked(session: Any) -> None:
+def test_a_prod_local_stack_keeps_its_retained_data_unless_asked(moto_session: Any) -> None:
     stack = load_stack({"Stage": "prod"})
-    deploy(session, stack)
+    deploy(moto_session, stack)
 
-    report = teardown_local(session, None, stack, log=lambda _: None)
+    report = teardown_local(moto_session, None, stack, log=lambda _: None)
 
     kept = {item.split()[1] for item in report.retained}
     assert kept == {
         stack.physical_name(lid)
         for lid in ("DataBucket", "InferenceBucket", "RunsTable", "PredictionsTable", "IdempotencyTable")
     }
-    assert len(session.client("s3").list_buckets()["Buckets"]) == 2
+    assert len(moto_session.client("s3").list_buckets()["Buckets"]) == 2
 
-    teardown_local(session, None, stack, delete_retained=True, log=lambda _: None)
-    assert not session.client("s3").list_buckets()["Buckets"]
-    assert not session.client("dynamodb").list_tables()["TableNames"]
+    teardown_local(moto_session, None, stack, delete_retained=True, log=lambda _: None)
+    assert not moto_session.client("s3").list_buckets()["Buckets"]
+    assert not moto_session.client("dynamodb").list_tables()["TableNames"]
 
 
 # --- AWS (moto's CloudFormation) -------------------------------------------------------------------
@@ -163,18 +148,18 @@ PLAIN_TEMPLATE = {
 
 
 def test_on_aws_the_stack_is_deleted_after_its_buckets_are_emptied_and_retained_data_is_kept(
-    session: Any,
+    moto_session: Any,
 ) -> None:
     # Given a stack with a bucket it deletes and one it retains, both holding versions
-    cloudformation, s3 = session.client("cloudformation"), session.client("s3")
+    cloudformation, s3 = moto_session.client("cloudformation"), moto_session.client("s3")
     cloudformation.create_stack(StackName="dogbreed-dev", TemplateBody=json.dumps(PLAIN_TEMPLATE))
     for bucket in ("scratch-bucket", "data-bucket"):
         s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
         put_versions(s3, bucket)
-    serve(session.client("sagemaker"), "dogbreed-dev-endpoint", [stack_tag("dogbreed-dev")])
+    serve(moto_session.client("sagemaker"), "dogbreed-dev-endpoint", [stack_tag("dogbreed-dev")])
 
     # When it is torn down
-    report = teardown_aws(session, "dogbreed-dev", log=lambda _: None)
+    report = teardown_aws(moto_session, "dogbreed-dev", log=lambda _: None)
 
     # Then its endpoint and the stack are gone, the retained bucket and its data are not
     assert report.sagemaker.endpoints == ["dogbreed-dev-endpoint"]

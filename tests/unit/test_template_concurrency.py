@@ -7,37 +7,17 @@ from __future__ import annotations
 
 import pytest
 
+from dogbreed.preflight import function_concurrency
 from dogbreed.template_stack import TemplateStack
 
 ENVIRONMENTS = ("default", "prod")
 
 
-def reserved_and_provisioned(stack: TemplateStack) -> dict[str, int]:
-    """Function -> the concurrency it takes from the account once deployed with these parameters."""
-    taken: dict[str, int] = {}
-    for logical_id, resource in stack.resources.items():
-        if resource["Type"] != "AWS::Serverless::Function":
-            continue
-        properties = stack.resolve(
-            {
-                key: value
-                for key, value in resource["Properties"].items()
-                if key in ("ReservedConcurrentExecutions", "ProvisionedConcurrencyConfig")
-            }
-        )
-        reserved = int(properties.get("ReservedConcurrentExecutions", 0))
-        provisioned = int(
-            properties.get("ProvisionedConcurrencyConfig", {}).get("ProvisionedConcurrentExecutions", 0)
-        )
-        taken[logical_id] = reserved + provisioned
-    return taken
-
-
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
 def test_no_environment_reserves_concurrency_by_default(environment: str) -> None:
-    taken = reserved_and_provisioned(TemplateStack.load(samconfig_env=environment))
+    functions = function_concurrency(TemplateStack.load(samconfig_env=environment))
 
-    assert taken and {name: n for name, n in taken.items() if n} == {}
+    assert functions and [f.logical_id for f in functions if f.reserved or f.provisioned] == []
 
 
 def test_raising_them_is_a_parameter_away() -> None:
@@ -51,6 +31,8 @@ def test_raising_them_is_a_parameter_away() -> None:
         },
     )
 
-    taken = reserved_and_provisioned(stack)
+    functions = {f.logical_id: f for f in function_concurrency(stack)}
 
-    assert taken["PredictApiFunction"] == 52 and taken["PredictS3Function"] == 10
+    api, s3 = functions["PredictApiFunction"], functions["PredictS3Function"]
+    assert (api.reserved, api.provisioned, api.taken) == (50, 2, 50)
+    assert (s3.reserved, s3.provisioned, s3.taken) == (10, 0, 10)

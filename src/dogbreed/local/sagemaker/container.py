@@ -21,6 +21,7 @@ JOB_VARIABLE_PREFIXES = (
     "LOCAL_WORLD_SIZE",
     "MASTER_",
     "GROUP_RANK",
+    "TRAINING_JOB",
 )
 _GROUP = "homogeneousCluster"
 
