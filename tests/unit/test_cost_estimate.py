@@ -53,7 +53,7 @@ PRICES: dict[str, Any] = {
         "hours_per_month": 730,
     },
 }
-FACTS = StackFacts(alarms=10, kms_keys=1, dynamodb_tables=2, lambda_memory_mb=1024)
+FACTS = StackFacts(alarms=10, instance_alarms=1, kms_keys=1, dynamodb_tables=2, lambda_memory_mb=1024)
 PARAMETERS = {
     "TuningEpochsMin": "8",
     "TuningEpochsMax": "12",  # 10 epochs on average
@@ -104,7 +104,8 @@ def test_the_idle_stack_bills_its_alarms_keys_and_the_endpoint_floor() -> None:
     stack = 10 * 0.1 + 1.0 + 2 * 10 * 730 * 0.03 / 10_000  # alarms, the key, DynamoDB key requests
     assert serverless.idle_usd == pytest.approx(stack) and serverless.variable_usd == 0
     assert _usd(instance, "endpoint floor") == pytest.approx(2 * 0.5 * 730)
-    assert instance.idle_usd == pytest.approx(stack + 730) and instance.variable_usd == 0
+    # ... and the instance endpoint's own silence alarm
+    assert instance.idle_usd == pytest.approx(stack + 0.1 + 730) and instance.variable_usd == 0
 
 
 def test_every_billed_call_of_an_api_prediction_is_counted() -> None:

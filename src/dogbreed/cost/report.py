@@ -63,9 +63,7 @@ def environments_table(estimates: list[Estimate]) -> list[str]:
     for name in dict.fromkeys(item.name for e in estimates for item in e.deployed.fixed):
         rows.append((f"  {name}", [_usd(_usd_of(e.deployed.fixed, name)) for e in estimates]))
     predictions = estimates[0].deployed.predictions
-    rows.append(
-        (f"API predictions: {predictions:,} / month", [_usd(e.deployed.variable_usd) for e in estimates])
-    )
+    rows.append((f"{predictions:,} API predictions", [_usd(e.deployed.variable_usd) for e in estimates]))
     names = list(dict.fromkeys(item.name for e in estimates for item in e.deployed.variable))
     for name in names:
         rows.append((f"  {name}", [_usd(_usd_of(e.deployed.variable, name)) for e in estimates]))

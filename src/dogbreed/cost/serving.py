@@ -62,17 +62,21 @@ S3_PATH = PathCalls("S3 drop", 0, 2, 1, 3, on_provisioned_concurrency=False)
 class StackFacts:
     """What the template itself bills while idle, and the functions' memory."""
 
-    alarms: int
+    alarms: int  # on every stack
+    instance_alarms: int  # only with an instance endpoint (Condition: IsInstanceEndpoint)
     kms_keys: int
     dynamodb_tables: int
     lambda_memory_mb: int
 
 
 def stack_facts(template: dict[str, Any]) -> StackFacts:
-    types = [resource.get("Type") for resource in template.get("Resources", {}).values()]
+    resources = list(template.get("Resources", {}).values())
+    types = [resource.get("Type") for resource in resources]
+    alarm_conditions = [r.get("Condition") for r in resources if r.get("Type") == "AWS::CloudWatch::Alarm"]
     memory = template.get("Globals", {}).get("Function", {}).get("MemorySize", 128)
     return StackFacts(
-        alarms=types.count("AWS::CloudWatch::Alarm"),
+        alarms=alarm_conditions.count(None),
+        instance_alarms=alarm_conditions.count("IsInstanceEndpoint"),
         kms_keys=types.count("AWS::KMS::Key"),
         dynamodb_tables=types.count("AWS::DynamoDB::Table"),
         lambda_memory_mb=int(memory),
@@ -126,12 +130,13 @@ def _provisioned_concurrency(parameters: dict[str, str]) -> int:
 
 
 def stack_fixed_items(
-    parameters: dict[str, str], prices: dict[str, Any], facts: StackFacts
+    parameters: dict[str, str], prices: dict[str, Any], facts: StackFacts, endpoint_type: str
 ) -> list[LineItem]:
     """What the stack bills every month with no traffic, apart from the endpoint."""
     hours = _hours(prices)
+    alarms = facts.alarms + (facts.instance_alarms if endpoint_type == "instance" else 0)
     items = [
-        _item("CloudWatch alarms", facts.alarms, "alarms", float(prices["cloudwatch_alarm_per_month"])),
+        _item("CloudWatch alarms", alarms, "alarms", float(prices["cloudwatch_alarm_per_month"])),
         _item("KMS keys (alarm topic)", facts.kms_keys, "keys", float(prices["kms_key_per_month"])),
         _item(
             "KMS requests (DynamoDB table keys)",
@@ -235,7 +240,7 @@ def endpoint_row(path: PathCalls, endpoint_type: str) -> RowBuilder:
     def build(
         parameters: dict[str, str], prices: dict[str, Any], facts: StackFacts, predictions: int
     ) -> ServingCost:
-        fixed = stack_fixed_items(parameters, prices, facts)
+        fixed = stack_fixed_items(parameters, prices, facts, endpoint_type)
         variable = call_items(path, parameters, prices, facts, predictions)
         if endpoint_type == "instance":
             floor, above = instance_endpoint_items(parameters, prices, predictions)
