@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from botocore.parsers import create_parser
 from dogbreed_job.metrics import METRIC_DEFINITIONS, format_metrics_line
 
+from dogbreed.local.cloud.sagemaker_view import endpoint_summary
 from dogbreed.local.sagemaker._aws import parse_s3_uri, validate_request
 from dogbreed.local.sagemaker.autoscaling import AutoScaler, TargetTracking, desired_capacity
 from dogbreed.local.sagemaker.container import MetricParser, decode_hyperparameter, failure_message, user_args
@@ -217,3 +218,25 @@ def test_auto_scaler_honours_cooldowns() -> None:
     assert step(50) == [(1, 3), (3, 4)]
     assert step(60) == [(1, 3), (3, 4), (4, 1)]
     assert all(a["StatusCode"] == "Successful" for a in scaler.activities())
+
+
+def test_a_serverless_variant_is_shown_by_its_memory_concurrency_and_warm_workers() -> None:
+    described = {
+        "EndpointName": "dogs",
+        "EndpointStatus": "InService",
+        "EndpointConfigName": "config-1",
+        "ProductionVariants": [
+            {
+                "VariantName": "AllTraffic",
+                "CurrentServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 4},
+            }
+        ],
+    }
+    fleet = {"Variants": [{"VariantName": "AllTraffic", "Instances": [{"pid": 1}], "Invocations": 3}]}
+
+    shown = endpoint_summary(described, fleet)
+
+    assert shown == (
+        "dogs InService config config-1 | "
+        "AllTraffic: serverless 2048 MB x 4 concurrent, 1 warm, 3 invocations"
+    )
