@@ -20,6 +20,7 @@ from dogbreed.local.cloud.sagemaker_view import endpoint_summary
 from dogbreed.local.sagemaker._aws import parse_s3_uri, validate_request
 from dogbreed.local.sagemaker.autoscaling import AutoScaler, TargetTracking, desired_capacity
 from dogbreed.local.sagemaker.container import MetricParser, decode_hyperparameter, failure_message, user_args
+from dogbreed.local.sagemaker.endpoint_metrics import VariantMetrics
 from dogbreed.local.sagemaker.processes import ProcessRegistry, group_members
 from dogbreed.local.sagemaker.runtime import InvokeError, error_response
 from dogbreed.local.sagemaker.tuning_search import suggest
@@ -240,3 +241,18 @@ def test_a_serverless_variant_is_shown_by_its_memory_concurrency_and_warm_worker
         "dogs InService config config-1 | "
         "AllTraffic: serverless 2048 MB x 4 concurrent, 1 warm, 3 invocations"
     )
+
+
+def test_a_cold_start_is_published_as_model_setup_time_in_microseconds() -> None:
+    metrics = VariantMetrics()
+    metrics.record_setup(2.5)  # the worker started before the invocation it serves was answered
+
+    first = metrics.drain("dogs", "AllTraffic", 0)
+    metrics.record(200, 1000.0)
+    second = metrics.drain("dogs", "AllTraffic", 1)
+
+    [setup] = first
+    assert (setup["MetricName"], setup["Unit"]) == ("ModelSetupTime", "Microseconds")
+    assert setup["StatisticValues"]["SampleCount"] == 1 and setup["StatisticValues"]["Sum"] == 2.5e6
+    assert "ModelSetupTime" not in {datum["MetricName"] for datum in second}
+    assert "Invocations" in {datum["MetricName"] for datum in second}

@@ -145,6 +145,7 @@ def cold_start(service: EndpointService, endpoint_name: str, variant: Variant) -
                 state.cold_starts += 1
                 state.last_setup_seconds = time.perf_counter() - started
                 state.last_used = time.monotonic()
+                variant.metrics.record_setup(state.last_setup_seconds)
         if not current:
             variant.fleet.stop_instance(instance)
 
