@@ -441,14 +441,15 @@ def quota_needs(parameters: dict[str, str]) -> list[QuotaNeed]:
             )
         else:
             needs[quota] = QuotaNeed(quota, count, why, parameter)
-    floor, ceiling = int(parameters["EndpointMinInstances"]), int(parameters["EndpointMaxInstances"])
-    endpoint = f"{parameters['EndpointInstanceType']} for endpoint usage"
-    needs[endpoint] = QuotaNeed(
-        endpoint,
-        max(ceiling, 2 * floor),
-        f"scales to {ceiling}; 2 x {floor} in a blue/green update",
-        "EndpointInstanceType",
-    )
+    if parameters.get("EndpointType", "instance") == "instance":  # a serverless endpoint uses no instances
+        floor, ceiling = int(parameters["EndpointMinInstances"]), int(parameters["EndpointMaxInstances"])
+        endpoint = f"{parameters['EndpointInstanceType']} for endpoint usage"
+        needs[endpoint] = QuotaNeed(
+            endpoint,
+            max(ceiling, 2 * floor),
+            f"scales to {ceiling}; 2 x {floor} in a blue/green update",
+            "EndpointInstanceType",
+        )
     return list(needs.values())
 
 

@@ -10,7 +10,6 @@ that docs/security.md does not justify.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -21,12 +20,10 @@ from typing import Any
 import pytest
 
 from dogbreed.aws.iam.report import IamReport, render
-from dogbreed.local.cloud.demo import run_demo
-from dogbreed.local.cloud.lifecycle import stop_cloud
 from dogbreed.local.cloud.state import CloudState
 from dogbreed.local.iam.collect import local_iam_report
-from dogbreed.loopback import free_port
-from tests.support.local_cloud import TINY_PIPELINE, aws_sagemaker
+from tests.support.local_cloud import aws_sagemaker
+from tests.support.pipeline_demo import demo_run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -34,26 +31,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """`dogbreed local demo` run once on a fresh cloud; the cloud stays up for the module's tests."""
-    root = tmp_path_factory.mktemp("e2e")
-    args = argparse.Namespace(
-        state_dir=root / "cloud",
-        port=free_port(),
-        api_port=free_port(),
-        classes=3,
-        per_class=16,
-        size=48,
-        timeout=420.0,
-        parameter_overrides=TINY_PIPELINE,
-        json_summary=root / "summary.json",
-    )
-    try:
-        code = run_demo(args)
-        state = CloudState.read(args.state_dir)
-        assert state is not None
-        summary = json.loads(args.json_summary.read_text()) if args.json_summary.exists() else {}
-        yield {"code": code, "state": state, "summary": summary, "state_dir": args.state_dir}
-    finally:
-        stop_cloud(args.state_dir)
+    with demo_run(tmp_path_factory.mktemp("e2e"), []) as run:
+        yield run
 
 
 def test_the_pipeline_trains_deploys_scales_and_serves(demo: dict[str, Any]) -> None:

@@ -204,9 +204,10 @@ class FakeSageMaker:
         return {"ModelPackageArn": request["ModelPackageArn"]}
 
     def register_serving_package(
-        self, endpoint: str, model_version: str, test_acc: float, group: str, instance_type: str
+        self, endpoint: str, model_version: str, test_acc: float, group: str, instance_type: str | None
     ) -> str:
-        """What an earlier run left: an approved package, its model and config serving on `endpoint`."""
+        """What an earlier run left: an approved package, its model and config serving on `endpoint`
+        (on `instance_type`, or serverless when it is None)."""
         group_record = self.groups[group]
         group_record["versions"] += 1
         package_arn = arn("model-package", f"{group}/{group_record['versions']}")
@@ -219,10 +220,13 @@ class FakeSageMaker:
             "ModelName": model_version,
             "PrimaryContainer": {"ModelPackageName": package_arn},
         }
+        capacity: dict[str, Any] = (
+            {"InstanceType": instance_type, "InitialInstanceCount": 1}
+            if instance_type
+            else {"ServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 5}}
+        )
         self.endpoint_configs[model_version] = {
-            "ProductionVariants": [
-                {"VariantName": "AllTraffic", "ModelName": model_version, "InstanceType": instance_type}
-            ]
+            "ProductionVariants": [{"VariantName": "AllTraffic", "ModelName": model_version, **capacity}]
         }
         self.endpoints[endpoint] = {"EndpointConfigName": model_version, "EndpointStatus": "InService"}
         return package_arn
@@ -244,6 +248,13 @@ class FakeSageMaker:
 
     def create_endpoint_config(self, **request: Any) -> dict[str, Any]:
         self._call("CreateEndpointConfig", request)
+        for variant in request["ProductionVariants"]:  # instances or serverless, never both or neither
+            if ("InstanceType" in variant) == ("ServerlessConfig" in variant):
+                raise client_error(
+                    "CreateEndpointConfig",
+                    "ValidationException",
+                    "A production variant needs either InstanceType or ServerlessConfig.",
+                )
         self.endpoint_configs[request["EndpointConfigName"]] = request
         return {"EndpointConfigArn": arn("endpoint-config", request["EndpointConfigName"])}
 
@@ -276,6 +287,14 @@ class FakeSageMaker:
     def update_endpoint(self, **request: Any) -> dict[str, Any]:
         self._call("UpdateEndpoint", request)
         endpoint = self.endpoints[request["EndpointName"]]
+        serving = self.endpoint_configs[endpoint["EndpointConfigName"]]["ProductionVariants"][0]
+        new = self.endpoint_configs[request["EndpointConfigName"]]["ProductionVariants"][0]
+        if "InstanceType" in serving and "ServerlessConfig" in new:  # "Serverless endpoint operations"
+            raise client_error(
+                "UpdateEndpoint",
+                "ValidationException",
+                "You cannot update an instance-based endpoint to a serverless endpoint.",
+            )
         endpoint["update_request"] = request
         if self.outcomes.update_rolls_back:  # the rollback alarm fired: the old config keeps serving
             endpoint["FailureReason"] = "Rolled back: alarm fired during the canary bake"

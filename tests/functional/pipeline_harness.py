@@ -24,6 +24,7 @@ import boto3
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
+from dogbreed.aws import stepfunctions as sfn_rules
 from dogbreed.local import moto_shim
 from dogbreed.local.cloud.stack import LOCAL_FUNCTION_ENVIRONMENT, function_spec
 from dogbreed.local.lambda_runtime.runtime import LambdaRuntime
@@ -36,6 +37,8 @@ PIPELINE_RESOURCES = {"DataBucket", "RunsTable", "ModelPackageGroup", "AlarmTopi
 # Settings that make a local run quick: no waiting between polls and lock attempts.
 FAST = {"EndpointPollSeconds": "0", "DeployLockPollSeconds": "0"}
 VISITED_STATES: set[str] = set()
+# Task requests of the module's executions that botocore's input shapes refuse.
+REQUEST_PROBLEMS: list[str] = []
 
 
 class Pipeline:
@@ -155,3 +158,46 @@ def pipeline_stack(backend: FakeSageMaker, lambdas: LambdaRuntime, **parameters:
         with moto_shim.installed(backend, lambdas=lambdas):
             created = create_resources(stack, session, only=PIPELINE_RESOURCES, sagemaker=backend)
             yield Pipeline(stack, session, created.state_machine_arns["TrainingPipeline"], backend)
+
+
+def check_requests(pipeline: Pipeline, execution_arn: str) -> None:
+    """Every Task request of the execution validates against botocore's input shape."""
+    for event in pipeline.history(execution_arn):
+        details = event.get("taskScheduledEventDetails")
+        if details:
+            resource = f"arn:aws:states:::{details['resourceType']}:{details['resource']}"
+            problems = sfn_rules.task_request_problems(resource, json.loads(details["parameters"]))
+            if problems:
+                REQUEST_PROBLEMS.append(f"{resource}: {problems}")
+    assert not REQUEST_PROBLEMS, REQUEST_PROBLEMS
+
+
+def succeeded_output(execution: dict[str, Any]) -> dict[str, Any]:
+    assert execution["status"] == "SUCCEEDED", (execution.get("error"), execution.get("cause"))
+    output: dict[str, Any] = json.loads(execution["output"])
+    return output
+
+
+def failed_cause(execution: dict[str, Any], error: str) -> str:
+    assert (execution["status"], execution.get("error")) == ("FAILED", error), execution.get("cause")
+    cause: str = execution["cause"]
+    return cause
+
+
+def seed_production(
+    pipeline: Pipeline,
+    test_acc: float,
+    version: str = "dogbreed-0c10ca1d-260101000000-aaa",
+    instance_type: str | None = None,
+    *,
+    serverless: bool = False,
+) -> str:
+    """An earlier run's model serving on the endpoint: on the stack's instance type by default, on
+    `instance_type`, or serverless."""
+    return pipeline.backend.register_serving_package(
+        pipeline.endpoint_name,
+        version,
+        test_acc,
+        pipeline.group,
+        None if serverless else instance_type or pipeline.stack.parameters["EndpointInstanceType"],
+    )

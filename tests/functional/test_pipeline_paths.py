@@ -9,116 +9,27 @@ validated against botocore's model, and the last test fails if any state was nev
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from dogbreed_job.metrics import format_metrics_line
 
-from dogbreed.aws import stepfunctions as sfn_rules
-from dogbreed.data.synth import synthesize
-from dogbreed.local.lambda_runtime.runtime import LambdaRuntime
 from dogbreed.pipeline import approval
 from dogbreed.pipeline.asl import load_definition
-from tests.functional.fake_sagemaker import FakeSageMaker, Outcomes
+from tests.functional.fake_sagemaker import Outcomes
 from tests.functional.pipeline_harness import (
     DATASET_ID,
+    REQUEST_PROBLEMS,
     VISITED_STATES,
     Pipeline,
-    lambda_runtime,
-    pipeline_stack,
+    failed_cause,
+    seed_production,
+    succeeded_output,
 )
-
-REQUEST_PROBLEMS: list[str] = []
-
-
-@pytest.fixture(autouse=True)
-def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-    }.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return synthesize(
-        tmp_path_factory.mktemp("data") / DATASET_ID, classes=2, per_class=4, size=32, dataset_id=DATASET_ID
-    )
-
-
-def _check_requests(pipeline: Pipeline, execution_arn: str) -> None:
-    """Every Task request of the execution validates against botocore's input shape."""
-    for event in pipeline.history(execution_arn):
-        details = event.get("taskScheduledEventDetails")
-        if details:
-            resource = f"arn:aws:states:::{details['resourceType']}:{details['resource']}"
-            problems = sfn_rules.task_request_problems(resource, json.loads(details["parameters"]))
-            if problems:
-                REQUEST_PROBLEMS.append(f"{resource}: {problems}")
-    assert not REQUEST_PROBLEMS, REQUEST_PROBLEMS
-
-
-@pytest.fixture(scope="module")
-def lambdas() -> Iterator[LambdaRuntime]:
-    with lambda_runtime() as runtime:  # warm workers are kept between the module's tests
-        yield runtime
-
-
-@pytest.fixture
-def stack(dataset: Path, lambdas: LambdaRuntime) -> Iterator[Any]:
-    """Build a pipeline with a backend and parameters; its dataset (and code) already uploaded."""
-    contexts: list[Any] = []
-
-    def make(outcomes: Outcomes | None = None, *, code: bool = True, **parameters: str) -> Pipeline:
-        context = pipeline_stack(FakeSageMaker(outcomes or Outcomes()), lambdas, **parameters)
-        contexts.append(context)
-        pipeline = context.__enter__()
-        pipeline.upload(dataset, code=code)
-        original_wait = pipeline.wait
-
-        def checked_wait(execution_arn: str, **kwargs: Any) -> dict[str, Any]:
-            described = original_wait(execution_arn, **kwargs)
-            _check_requests(pipeline, execution_arn)
-            return described
-
-        pipeline.wait = checked_wait  # type: ignore[method-assign]
-        return pipeline
-
-    yield make
-    for context in reversed(contexts):
-        context.__exit__(None, None, None)
-
-
-def _output(execution: dict[str, Any]) -> dict[str, Any]:
-    assert execution["status"] == "SUCCEEDED", (execution.get("error"), execution.get("cause"))
-    output: dict[str, Any] = json.loads(execution["output"])
-    return output
-
-
-def _seed_production(
-    pipeline: Pipeline,
-    test_acc: float,
-    version: str = "dogbreed-0c10ca1d-260101000000-aaa",
-    instance_type: str | None = None,
-) -> str:
-    """An earlier run's model serving on the endpoint (on the stack's instance type by default)."""
-    return pipeline.backend.register_serving_package(
-        pipeline.endpoint_name,
-        version,
-        test_acc,
-        pipeline.group,
-        instance_type or pipeline.stack.parameters["EndpointInstanceType"],
-    )
 
 
 # --- deployments -------------------------------------------------------------------------------------
@@ -127,7 +38,7 @@ def test_first_run_registers_approves_creates_the_endpoint_and_scales_it(stack: 
     pipeline = stack()
 
     # When its manifest event starts the pipeline
-    output = _output(pipeline.run())
+    output = succeeded_output(pipeline.run())
 
     # Then the final (distributed) model is registered, approved by the gate and deployed
     assert output["outcome"] == "deployed"
@@ -197,10 +108,10 @@ def test_a_better_model_updates_the_endpoint_with_deployment_guardrails(stack: A
         RolloutTrafficRouting="CANARY",
         RolloutStepPercent="25",
     )
-    _seed_production(pipeline, 0.85)
+    seed_production(pipeline, 0.85)
 
     # When a run produces a 0.90 model
-    output = _output(pipeline.run())
+    output = succeeded_output(pipeline.run())
 
     # Then the endpoint is updated blue/green with a canary and the rollback alarms
     assert output["outcome"] == "deployed"
@@ -223,7 +134,7 @@ def test_a_better_model_updates_the_endpoint_with_deployment_guardrails(stack: A
 def test_a_new_instance_type_deregisters_auto_scaling_before_the_update(stack: Any) -> None:
     # Given a scaled endpoint on ml.c5.large, and a stack now configured for ml.m5.large
     pipeline = stack(Outcomes(trial_test_acc=0.9, final_test_acc=0.9), EndpointInstanceType="ml.m5.large")
-    _seed_production(pipeline, 0.85, instance_type="ml.c5.large")
+    seed_production(pipeline, 0.85, instance_type="ml.c5.large")
     autoscaling = pipeline.session.client("application-autoscaling")
     resource_id = f"endpoint/{pipeline.endpoint_name}/variant/AllTraffic"
     autoscaling.register_scalable_target(
@@ -236,7 +147,7 @@ def test_a_new_instance_type_deregisters_auto_scaling_before_the_update(stack: A
 
     # When a better model is deployed
     execution_arn = pipeline.start()
-    output = _output(pipeline.wait(execution_arn))
+    output = succeeded_output(pipeline.wait(execution_arn))
 
     # Then auto scaling was deregistered before UpdateEndpoint (SageMaker refuses the update
     # otherwise) and registered again after it, with the stack's capacities
@@ -250,6 +161,53 @@ def test_a_new_instance_type_deregisters_auto_scaling_before_the_update(stack: A
         resource_id,
         int(pipeline.stack.parameters["EndpointMaxInstances"]),
     )
+
+
+def test_a_serverless_stack_creates_a_serverless_endpoint_without_auto_scaling(stack: Any) -> None:
+    # Given a stack with EndpointType=serverless and no endpoint yet
+    pipeline = stack(EndpointType="serverless", ServerlessMemorySizeInMB="2048", ServerlessMaxConcurrency="3")
+
+    # When the pipeline runs to a deployment
+    output = succeeded_output(pipeline.run())
+
+    # Then the endpoint config has a ServerlessConfig instead of instances, the model has neither
+    # network isolation nor a VPC (Serverless Inference supports neither) and nothing is registered
+    # with Application Auto Scaling
+    assert (output["outcome"], output["endpoint_type"]) == ("deployed", "serverless")
+    assert "serverless" in output["scaling"] and "scaling_policy_arn" not in output
+    [variant] = pipeline.backend.endpoint_configs[output["model_version"]]["ProductionVariants"]
+    assert variant["ServerlessConfig"] == {"MemorySizeInMB": 2048, "MaxConcurrency": 3}
+    assert "InstanceType" not in variant and "InitialInstanceCount" not in variant
+    model = pipeline.backend.models[output["model_version"]]
+    assert model["EnableNetworkIsolation"] is False and "VpcConfig" not in model
+    autoscaling = pipeline.session.client("application-autoscaling")
+    assert autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"] == []
+    assert pipeline.run_record(output["run_id"])["status"] == "deployed"
+
+
+def test_an_instance_endpoint_is_not_updated_to_serverless(stack: Any) -> None:
+    # Given an endpoint serving on instances, and the stack now configured serverless
+    pipeline = stack(Outcomes(trial_test_acc=0.9, final_test_acc=0.9), EndpointType="serverless")
+    serving = seed_production(pipeline, 0.85)
+
+    # When a better model is trained
+    execution_arn = pipeline.start()
+    cause = failed_cause(pipeline.wait(execution_arn), "EndpointTypeChangeUnsupported")
+
+    # Then the run stops before the gate (SageMaker refuses to update an instance endpoint to
+    # serverless) and says what to do; the endpoint, its scaling and the registry are untouched
+    assert "delete-endpoint" in cause and "EndpointType=instance" in cause
+    assert "UpdateEndpoint" not in pipeline.backend.calls and "CreateModel" not in pipeline.backend.calls
+    assert "Gate" not in pipeline.entered_states(execution_arn)
+    endpoint = pipeline.backend.endpoints[pipeline.endpoint_name]
+    assert endpoint["EndpointConfigName"] == "dogbreed-0c10ca1d-260101000000-aaa"
+    assert pipeline.backend.packages[serving]["ModelApprovalStatus"] == "Approved"
+    [record] = pipeline.run_records()
+    assert (record["status"], record["detail"]["outcome"]["error"]) == (
+        "failed",
+        "EndpointTypeChangeUnsupported",
+    )
+    assert pipeline.lock_item() is None
 
 
 @pytest.mark.parametrize(
@@ -270,9 +228,9 @@ def test_linear_and_all_at_once_rollouts_are_requested_as_configured(
     stack: Any, routing: str, expected: Any
 ) -> None:
     pipeline = stack(RolloutTrafficRouting=routing)
-    _seed_production(pipeline, 0.5)
+    seed_production(pipeline, 0.5)
 
-    _output(pipeline.run())
+    succeeded_output(pipeline.run())
 
     update = pipeline.backend.endpoints[pipeline.endpoint_name]["update_request"]
     assert update["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"] == expected
@@ -294,7 +252,7 @@ def test_an_endpoint_made_without_the_registry_is_replaced_by_a_model_over_the_t
         "EndpointStatus": "InService",
     }
 
-    output = _output(pipeline.run())
+    output = succeeded_output(pipeline.run())
 
     assert output["outcome"] == "deployed"
     assert output["production"] == {"model_version": "hand-made", "test_acc": 0, "package_arn": None}
@@ -303,7 +261,7 @@ def test_an_endpoint_made_without_the_registry_is_replaced_by_a_model_over_the_t
 def test_the_endpoint_is_polled_until_it_is_in_service(stack: Any) -> None:
     pipeline = stack(Outcomes(endpoint_creating_polls=3))
 
-    output = _output(pipeline.run())
+    output = succeeded_output(pipeline.run())
 
     assert output["outcome"] == "deployed"
     assert pipeline.backend.calls.count("DescribeEndpoint") == 3
@@ -312,7 +270,7 @@ def test_the_endpoint_is_polled_until_it_is_in_service(stack: Any) -> None:
 def test_reusing_the_best_trial_skips_the_final_job(stack: Any) -> None:
     pipeline = stack(ReuseTuningArtifact="true", UseSpotTraining="false")
 
-    output = _output(pipeline.run())
+    output = succeeded_output(pipeline.run())
 
     assert (output["outcome"], output["source"]) == ("deployed", "trial")
     assert "CreateTrainingJob" not in pipeline.backend.calls
@@ -335,7 +293,7 @@ def test_jobs_and_model_get_the_vpc_and_isolation_settings_only_when_given(stack
     pipeline = stack(**(VPC_PARAMETERS if in_vpc else {}))
 
     # When the pipeline runs to a deployment
-    output = _output(pipeline.run())
+    output = succeeded_output(pipeline.run())
 
     # Then the tuning trials, the final job and the model carry exactly those settings
     backend = pipeline.backend
@@ -358,7 +316,7 @@ def test_a_final_model_worse_than_its_trial_deploys_the_trial_and_says_why(stack
     # Given a final multi-instance model far below the trial it came from
     pipeline = stack(Outcomes(trial_test_acc=0.95, final_test_acc=0.62))
 
-    output = _output(pipeline.run())
+    output = succeeded_output(pipeline.run())
 
     # Then the trial's model is the candidate, and the registry and run record say why
     assert (output["outcome"], output["source"], output["test_acc"]) == (
@@ -385,7 +343,7 @@ def test_a_final_model_worse_than_its_trial_fails_the_run_when_asked_to(stack: A
 def test_a_final_model_within_the_tolerance_is_the_candidate(stack: Any) -> None:
     pipeline = stack(Outcomes(trial_test_acc=0.95, final_test_acc=0.94))
 
-    output = _output(pipeline.run())
+    output = succeeded_output(pipeline.run())
 
     assert (output["source"], output["test_acc"]) == ("final", pytest.approx(0.94))
 
@@ -393,9 +351,9 @@ def test_a_final_model_within_the_tolerance_is_the_candidate(stack: Any) -> None
 # --- the gate -----------------------------------------------------------------------------------------
 def test_the_gate_rejects_a_model_below_production_and_leaves_the_endpoint(stack: Any) -> None:
     pipeline = stack(Outcomes(trial_test_acc=0.88, final_test_acc=0.88))
-    _seed_production(pipeline, 0.93)
+    seed_production(pipeline, 0.93)
 
-    output = _output(pipeline.run())
+    output = succeeded_output(pipeline.run())
 
     assert output["outcome"] == "rejected"
     assert output["gate"] == {
@@ -419,7 +377,7 @@ def test_the_gate_rejects_a_model_below_production_and_leaves_the_endpoint(stack
 def test_the_gate_rejects_a_first_model_below_the_threshold(stack: Any) -> None:
     pipeline = stack(Outcomes(trial_test_acc=0.5, final_test_acc=0.5))
 
-    output = _output(pipeline.run())
+    output = succeeded_output(pipeline.run())
 
     assert output["outcome"] == "rejected"
     assert "below the threshold" in output["reason"]
@@ -452,7 +410,7 @@ def test_a_manual_approval_deploys_and_records_who_approved(stack: Any) -> None:
 
     # When the approver answers yes
     _answer_when_asked(pipeline, execution_arn, "approve")
-    output = _output(pipeline.wait(execution_arn))
+    output = succeeded_output(pipeline.wait(execution_arn))
 
     # Then it is deployed and the registry and the run record name the approver
     assert output["outcome"] == "deployed"
@@ -464,7 +422,7 @@ def test_a_manual_approval_deploys_and_records_who_approved(stack: Any) -> None:
 
 def test_the_approval_request_carries_both_models_metrics_to_the_topic(stack: Any) -> None:
     pipeline = stack(ApprovalMode="manual")
-    _seed_production(pipeline, 0.85)
+    seed_production(pipeline, 0.85)
     execution_arn = pipeline.start()
     pipeline.wait_for_state(execution_arn, "RequestApproval")
 
@@ -499,7 +457,7 @@ def test_a_manual_rejection_leaves_the_endpoint_and_records_why(stack: Any) -> N
     execution_arn = pipeline.start()
 
     _answer_when_asked(pipeline, execution_arn, "reject")
-    output = _output(pipeline.wait(execution_arn))
+    output = succeeded_output(pipeline.wait(execution_arn))
 
     assert output["outcome"] == "rejected"
     assert output["approval"]["decision"] == "rejected"
@@ -519,7 +477,7 @@ def test_a_rejection_sent_without_dogbreed_reject_is_recorded_as_it_came(stack: 
         taskToken=pending.task_token, error=approval.APPROVAL_REJECTED_ERROR, cause="wrong dataset\nrerun"
     )
 
-    output = _output(pipeline.wait(execution_arn))
+    output = succeeded_output(pipeline.wait(execution_arn))
 
     # Then the run is rejected with that text (the registry's description on one line: its pattern is .*)
     assert output["outcome"] == "rejected"
@@ -531,7 +489,7 @@ def test_a_rejection_sent_without_dogbreed_reject_is_recorded_as_it_came(stack: 
 def test_an_unanswered_approval_times_out_as_a_rejection(stack: Any) -> None:
     pipeline = stack(ApprovalMode="manual", ApprovalTimeoutSeconds="1")
 
-    output = _output(pipeline.run())
+    output = succeeded_output(pipeline.run())
 
     assert output["outcome"] == "rejected"
     assert output["approval"] == {"decision": "timed_out", "after_seconds": 1}
@@ -551,7 +509,7 @@ def test_a_run_waits_for_the_endpoint_lease_and_deploys_when_it_is_given_back(st
     # When it gives the lease back
     releaser = threading.Timer(0.5, lambda: pipeline.runs_table.delete_item(Key={"run_id": "LOCK#endpoint"}))
     releaser.start()
-    output = _output(pipeline.wait(execution_arn))
+    output = succeeded_output(pipeline.wait(execution_arn))
     releaser.join()
 
     # Then this run deploys, and gives its own lease back
@@ -577,20 +535,14 @@ def test_an_expired_lease_is_taken_over(stack: Any) -> None:
     pipeline = stack()
     pipeline.runs_table.put_item(Item={"run_id": "LOCK#endpoint", "holder": "crashed", "lease_expires_at": 1})
 
-    assert _output(pipeline.run())["outcome"] == "deployed"
+    assert succeeded_output(pipeline.run())["outcome"] == "deployed"
 
 
 # --- failures -------------------------------------------------------------------------------------------
-def _failed(execution: dict[str, Any], error: str) -> str:
-    assert (execution["status"], execution.get("error")) == ("FAILED", error), execution.get("cause")
-    cause: str = execution["cause"]
-    return cause
-
-
 def test_a_missing_training_code_package_stops_before_any_paid_compute(stack: Any) -> None:
     pipeline = stack(code=False)
 
-    cause = _failed(pipeline.run(), "TrainingCodeMissing")
+    cause = failed_cause(pipeline.run(), "TrainingCodeMissing")
 
     assert "dogbreed deploy" in cause and pipeline.code_key in cause
     assert pipeline.backend.calls == ["CreateModelPackageGroup"]
@@ -605,7 +557,7 @@ def test_an_invalid_dataset_fails_before_any_compute(stack: Any, dataset: Path) 
     for obj in listing["Contents"]:
         s3.delete_object(Bucket=pipeline.data_bucket, Key=obj["Key"])
 
-    cause = _failed(pipeline.run(), "DatasetInvalid")
+    cause = failed_cause(pipeline.run(), "DatasetInvalid")
 
     assert "test" in cause
     assert pipeline.backend.calls == ["CreateModelPackageGroup"]
@@ -614,7 +566,7 @@ def test_an_invalid_dataset_fails_before_any_compute(stack: Any, dataset: Path) 
 def test_a_tuning_failure_stops_the_job_and_records_the_failure(stack: Any) -> None:
     pipeline = stack(Outcomes(tuning_fails=True))
 
-    cause = _failed(pipeline.run(), "TuningFailed")
+    cause = failed_cause(pipeline.run(), "TuningFailed")
 
     assert cause.startswith("Tune (States.TaskFailed): ") and "CUDA out of memory" in cause
     assert "StopHyperParameterTuningJob" in pipeline.backend.calls
@@ -625,7 +577,7 @@ def test_a_tuning_failure_stops_the_job_and_records_the_failure(stack: Any) -> N
 def test_tuning_without_a_completed_trial_fails_clearly(stack: Any) -> None:
     pipeline = stack(Outcomes(no_completed_trial=True))
 
-    cause = _failed(pipeline.run(), "NoCompletedTrial")
+    cause = failed_cause(pipeline.run(), "NoCompletedTrial")
 
     assert "no completed trial" in cause
 
@@ -633,13 +585,13 @@ def test_tuning_without_a_completed_trial_fails_clearly(stack: Any) -> None:
 def test_a_best_trial_without_test_accuracy_fails_clearly(stack: Any) -> None:
     pipeline = stack(Outcomes(trial_test_acc=None))
 
-    assert "printed no test_acc" in _failed(pipeline.run(), "TrialWithoutTestAccuracy")
+    assert "printed no test_acc" in failed_cause(pipeline.run(), "TrialWithoutTestAccuracy")
 
 
 def test_a_final_training_failure_stops_the_job(stack: Any) -> None:
     pipeline = stack(Outcomes(training_fails=True))
 
-    cause = _failed(pipeline.run(), "TrainingFailed")
+    cause = failed_cause(pipeline.run(), "TrainingFailed")
 
     assert "NCCL timeout" in cause
     assert "StopTrainingJob" in pipeline.backend.calls and not pipeline.backend.models
@@ -647,10 +599,10 @@ def test_a_final_training_failure_stops_the_job(stack: Any) -> None:
 
 def test_an_endpoint_that_is_not_in_service_is_not_touched(stack: Any) -> None:
     pipeline = stack()
-    _seed_production(pipeline, 0.5)
+    seed_production(pipeline, 0.5)
     pipeline.backend.endpoints[pipeline.endpoint_name]["EndpointStatus"] = "Failed"
 
-    cause = _failed(pipeline.run(), "EndpointNotUpdatable")
+    cause = failed_cause(pipeline.run(), "EndpointNotUpdatable")
 
     assert "is Failed" in cause and "UpdateEndpoint" not in pipeline.backend.calls
 
@@ -658,7 +610,7 @@ def test_an_endpoint_that_is_not_in_service_is_not_touched(stack: Any) -> None:
 def test_a_failed_model_creation_revokes_the_approval(stack: Any) -> None:
     pipeline = stack(Outcomes(create_model_error="ResourceLimitExceeded"))
 
-    cause = _failed(pipeline.run(), "SageMaker.ResourceLimitExceededException")
+    cause = failed_cause(pipeline.run(), "SageMaker.ResourceLimitExceededException")
 
     assert "Cannot create model" in cause
     package = next(iter(pipeline.backend.packages.values()))
@@ -671,7 +623,7 @@ def test_a_failed_model_creation_revokes_the_approval(stack: Any) -> None:
 def test_a_failed_endpoint_revokes_the_approval(stack: Any) -> None:
     pipeline = stack(Outcomes(endpoint_fails=True))
 
-    cause = _failed(pipeline.run(), "EndpointFailed")
+    cause = failed_cause(pipeline.run(), "EndpointFailed")
 
     assert "ping health check" in cause
     assert next(iter(pipeline.backend.packages.values()))["ModelApprovalStatus"] == "Rejected"
@@ -680,7 +632,7 @@ def test_a_failed_endpoint_revokes_the_approval(stack: Any) -> None:
 def test_a_rolled_back_update_names_the_alarm_and_keeps_the_old_model(stack: Any) -> None:
     # Given an update that SageMaker rolls back because the 5xx alarm fired during the bake
     pipeline = stack(Outcomes(update_rolls_back=True))
-    _seed_production(pipeline, 0.5)
+    seed_production(pipeline, 0.5)
     cloudwatch = pipeline.session.client("cloudwatch")
     alarm = "dogbreed-local-EndpointServerErrorsAlarm"
     cloudwatch.put_metric_alarm(
@@ -695,7 +647,7 @@ def test_a_rolled_back_update_names_the_alarm_and_keeps_the_old_model(stack: Any
     )
     cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason="canary 5xx")
 
-    cause = _failed(pipeline.run(), "DeploymentRolledBack")
+    cause = failed_cause(pipeline.run(), "DeploymentRolledBack")
 
     # Then the run names the alarm, the old config serves on, and the candidate is rejected
     assert f"alarms in ALARM: {alarm}" in cause
@@ -712,7 +664,7 @@ def test_a_rolled_back_update_names_the_alarm_and_keeps_the_old_model(stack: Any
 def test_an_endpoint_that_never_comes_up_times_out(stack: Any) -> None:
     pipeline = stack(Outcomes(endpoint_creating_polls=50), EndpointPollMaxIterations="2")
 
-    assert "after 2 polls" in _failed(pipeline.run(), "EndpointPollTimedOut")
+    assert "after 2 polls" in failed_cause(pipeline.run(), "EndpointPollTimedOut")
 
 
 @pytest.mark.parametrize(
@@ -735,14 +687,14 @@ def test_the_poll_budget_of_an_update_includes_the_rollouts_bake_time(
         EndpointPollMaxIterations="2",
         **routing,
     )
-    _seed_production(pipeline, 0.85)
+    seed_production(pipeline, 0.85)
 
     described = pipeline.run()
 
     if outcome == "deployed":
-        assert _output(described)["outcome"] == "deployed"
+        assert succeeded_output(described)["outcome"] == "deployed"
     else:
-        assert "after 2 polls" in _failed(described, outcome)
+        assert "after 2 polls" in failed_cause(described, outcome)
 
 
 def test_a_scaling_failure_is_reported_with_the_model_serving(
@@ -758,7 +710,7 @@ def test_a_scaling_failure_is_reported_with_the_model_serving(
     monkeypatch.setattr(ApplicationAutoscalingBackend, "register_scalable_target", refuse)
     pipeline = stack()
 
-    cause = _failed(pipeline.run(), "ScalingFailed")
+    cause = failed_cause(pipeline.run(), "ScalingFailed")
 
     assert "deployed and serving" in cause
     assert pipeline.backend.endpoints[pipeline.endpoint_name]["EndpointStatus"] == "InService"
@@ -768,7 +720,7 @@ def test_a_scaling_failure_is_reported_with_the_model_serving(
 def test_a_manual_start_with_a_dataset_id_runs(stack: Any) -> None:
     pipeline = stack()
 
-    output = _output(pipeline.run(payload={"dataset_id": DATASET_ID}))
+    output = succeeded_output(pipeline.run(payload={"dataset_id": DATASET_ID}))
 
     assert output["dataset_id"] == DATASET_ID
 
@@ -777,7 +729,7 @@ def test_a_manual_start_with_a_dataset_id_runs(stack: Any) -> None:
 def test_a_start_without_a_usable_dataset_id_fails_as_invalid_input(stack: Any, payload: Any) -> None:
     pipeline = stack()
 
-    _failed(pipeline.run(payload=payload), "InvalidInput")
+    failed_cause(pipeline.run(payload=payload), "InvalidInput")
 
     assert pipeline.backend.calls == ["CreateModelPackageGroup"]
 
@@ -785,7 +737,7 @@ def test_a_start_without_a_usable_dataset_id_fails_as_invalid_input(stack: Any, 
 def test_a_nested_manifest_key_is_ignored(stack: Any) -> None:
     pipeline = stack()
 
-    output = _output(pipeline.run(key=f"datasets/{DATASET_ID}/extra/manifest.json"))
+    output = succeeded_output(pipeline.run(key=f"datasets/{DATASET_ID}/extra/manifest.json"))
 
     assert output["outcome"] == "ignored"
     assert pipeline.backend.calls == ["CreateModelPackageGroup"]
@@ -794,7 +746,7 @@ def test_a_nested_manifest_key_is_ignored(stack: Any) -> None:
 def test_dataset_ids_with_quotes_and_backslashes_cannot_reach_an_expression(stack: Any) -> None:
     pipeline = stack()
 
-    _failed(pipeline.run(payload={"dataset_id": 'a"b\\c'}), "InvalidInput")
+    failed_cause(pipeline.run(payload={"dataset_id": 'a"b\\c'}), "InvalidInput")
 
 
 # --- coverage ----------------------------------------------------------------------------------------

@@ -443,6 +443,11 @@ def test_the_vpc_is_optional_and_off_by_default(overrides: dict[str, str], in_vp
             ["GuardedRolloutNeedsTwoInstances"],
         ),
         ({"RolloutTrafficRouting": "ALL_AT_ONCE", "EndpointMinInstances": "1"}, []),
+        ({"EndpointType": "serverless", "RolloutTrafficRouting": "LINEAR", "EndpointMinInstances": "1"}, []),
+        (
+            {"EndpointType": "serverless", "VpcSubnetIds": "subnet-0a1b", "VpcSecurityGroupIds": "sg-0e4f"},
+            ["ServerlessEndpointOutsideVpc"],
+        ),
     ],
 )
 def test_cloudformation_refuses_parameter_combinations_that_cannot_work(

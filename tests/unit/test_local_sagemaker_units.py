@@ -16,9 +16,11 @@ from botocore.exceptions import ClientError
 from botocore.parsers import create_parser
 from dogbreed_job.metrics import METRIC_DEFINITIONS, format_metrics_line
 
+from dogbreed.local.cloud.sagemaker_view import endpoint_summary
 from dogbreed.local.sagemaker._aws import parse_s3_uri, validate_request
 from dogbreed.local.sagemaker.autoscaling import AutoScaler, TargetTracking, desired_capacity
 from dogbreed.local.sagemaker.container import MetricParser, decode_hyperparameter, failure_message, user_args
+from dogbreed.local.sagemaker.endpoint_metrics import VariantMetrics
 from dogbreed.local.sagemaker.processes import ProcessRegistry, group_members
 from dogbreed.local.sagemaker.runtime import InvokeError, error_response
 from dogbreed.local.sagemaker.tuning_search import suggest
@@ -217,3 +219,40 @@ def test_auto_scaler_honours_cooldowns() -> None:
     assert step(50) == [(1, 3), (3, 4)]
     assert step(60) == [(1, 3), (3, 4), (4, 1)]
     assert all(a["StatusCode"] == "Successful" for a in scaler.activities())
+
+
+def test_a_serverless_variant_is_shown_by_its_memory_concurrency_and_warm_workers() -> None:
+    described = {
+        "EndpointName": "dogs",
+        "EndpointStatus": "InService",
+        "EndpointConfigName": "config-1",
+        "ProductionVariants": [
+            {
+                "VariantName": "AllTraffic",
+                "CurrentServerlessConfig": {"MemorySizeInMB": 2048, "MaxConcurrency": 4},
+            }
+        ],
+    }
+    fleet = {"Variants": [{"VariantName": "AllTraffic", "Instances": [{"pid": 1}], "Invocations": 3}]}
+
+    shown = endpoint_summary(described, fleet)
+
+    assert shown == (
+        "dogs InService config config-1 | "
+        "AllTraffic: serverless 2048 MB x 4 concurrent, 1 warm, 3 invocations"
+    )
+
+
+def test_a_cold_start_is_published_as_model_setup_time_in_microseconds() -> None:
+    metrics = VariantMetrics()
+    metrics.record_setup(2.5)  # the worker started before the invocation it serves was answered
+
+    first = metrics.drain("dogs", "AllTraffic", 0)
+    metrics.record(200, 1000.0)
+    second = metrics.drain("dogs", "AllTraffic", 1)
+
+    [setup] = first
+    assert (setup["MetricName"], setup["Unit"]) == ("ModelSetupTime", "Microseconds")
+    assert setup["StatisticValues"]["SampleCount"] == 1 and setup["StatisticValues"]["Sum"] == 2.5e6
+    assert "ModelSetupTime" not in {datum["MetricName"] for datum in second}
+    assert "Invocations" in {datum["MetricName"] for datum in second}

@@ -57,6 +57,30 @@ def test_parameters_that_break_a_template_rule_are_named_before_the_deploy() -> 
     assert check_template_rules(TemplateStack.load()).status is Status.OK
 
 
+def test_serverless_endpoints_are_held_to_their_own_rules() -> None:
+    # A canary on a serverless endpoint shifts a share of its capacity: no instances are needed
+    serverless_canary = TemplateStack.load(
+        parameters={
+            "EndpointType": "serverless",
+            "RolloutTrafficRouting": "CANARY",
+            "EndpointMinInstances": "1",
+        }
+    )
+    # ... but Serverless Inference has no VPC configuration
+    serverless_in_vpc = TemplateStack.load(
+        parameters={
+            "EndpointType": "serverless",
+            "VpcSubnetIds": "subnet-0a1b",
+            "VpcSecurityGroupIds": "sg-0e4f",
+        }
+    )
+
+    assert check_template_rules(serverless_canary).status is Status.OK
+    check = check_template_rules(serverless_in_vpc)
+    assert check.status is Status.FIX
+    assert "ServerlessEndpointOutsideVpc" in check.action
+
+
 def test_a_lowercase_stack_name_within_63_characters_passes() -> None:
     assert check_stack_name("dogbreed-dev").status is Status.OK
 
@@ -251,6 +275,12 @@ def test_dev_needs_spot_trials_at_once_and_the_endpoint_with_room_for_an_update(
 
     # dev: 2 trials at once on spot, no final job (ReuseTuningArtifact), 1 endpoint instance
     assert needs == {SPOT_G4DN: 2, ENDPOINT_M5: 2}
+
+
+def test_a_serverless_endpoint_needs_no_endpoint_instances() -> None:
+    needs = {need.quota: need.count for need in quota_needs(_stack(EndpointType="serverless").parameters)}
+
+    assert needs == {SPOT_G4DN: 2}
 
 
 def test_prods_final_job_and_trials_share_one_quota() -> None:

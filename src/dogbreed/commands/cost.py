@@ -1,28 +1,26 @@
-"""`dogbreed cost`: estimate a pipeline run, the endpoint floor and 1M predictions for dev and prod."""
+"""`dogbreed cost`: estimate a pipeline run and serving (idle and at 1M predictions, every path and
+endpoint type) for dev and prod; warns on stderr when the price table is older than it allows."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
-from dogbreed.cost.estimate import (
-    ENVIRONMENTS,
-    CostError,
-    environment_parameters,
-    estimate,
-    format_table,
-    load_prices,
-)
+from dogbreed.cost.estimate import ENVIRONMENTS, environment_parameters, estimate
+from dogbreed.cost.prices import CostError, load_prices, price_age_warning
+from dogbreed.cost.report import format_report
 
 
 def register(subparsers: Any) -> None:
     cost = subparsers.add_parser(
         "cost",
         help="estimate pipeline, endpoint and per-prediction cost for the deployment parameters",
-        description="Cost of one pipeline run (tuning, final training, spot vs on-demand), the monthly "
-        "endpoint floor and 1M predictions, for template.yaml defaults with samconfig.toml's dev and "
-        "prod overrides, priced from src/dogbreed/cost/prices.json.",
+        description="Cost of one pipeline run (tuning, final training, spot vs on-demand) and of serving "
+        "(idle, and 1M predictions with every billed call, on the API and S3 paths with an instance or a "
+        "serverless endpoint), for template.yaml defaults with samconfig.toml's dev and prod overrides, "
+        "priced from src/dogbreed/cost/prices.json.",
     )
     cost.add_argument(
         "--env", choices=[*ENVIRONMENTS, "all"], default="all", help="environment (default all)"
@@ -40,6 +38,9 @@ def register(subparsers: Any) -> None:
 
 def _cost(args: argparse.Namespace) -> int:
     prices = load_prices()
+    warning = price_age_warning(prices)
+    if warning:
+        print(f"dogbreed cost: {warning}", file=sys.stderr)
     names = list(ENVIRONMENTS) if args.env == "all" else [args.env]
     try:
         extra = dict(item.split("=", 1) for item in args.set)
@@ -50,5 +51,5 @@ def _cost(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([e.to_dict() for e in estimates], indent=2))
     else:
-        print(format_table(estimates, prices))
+        print(format_report(estimates, prices))
     return 0

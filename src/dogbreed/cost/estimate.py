@@ -3,28 +3,25 @@
 One pipeline run = the tuning trials (MaxTuningJobs x one instance each) + the final job
 (FinalTrainingInstanceCount instances, DDP) unless ReuseTuningArtifact skips it; each job's hours
 are its epochs x minutes per epoch (prices.json assumptions) + start-up overhead. Managed spot
-bills (1 - spot_savings) of that. The endpoint floor is EndpointMinInstances always on; a million
-predictions add Lambda, API Gateway, DynamoDB and the instance-hours they keep busy at the scaling
-target (SageMakerVariantInvocationsPerInstance is per minute).
+bills (1 - spot_savings) of that. Serving (`serving.py`): every billed call of a prediction on the
+API and S3 paths, with an instance or a serverless endpoint, idle and at a number of predictions.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
+from dogbreed.cost.prices import CostError, load_prices, price
+from dogbreed.cost.serving import ServingCost, StackFacts, deployed_api_cost, serving_rows, stack_facts
 from dogbreed.stack_target import samconfig_overrides
 from dogbreed.template_stack import load_template, parameter_values
 
-PRICES_PATH = Path(__file__).with_name("prices.json")
+__all__ = ["CostError", "Estimate", "environment_parameters", "estimate", "load_prices", "pipeline_run_cost"]
+
 # samconfig.toml environment per name shown to users.
 ENVIRONMENTS: dict[str, str] = {"dev": "default", "prod": "prod"}
-
-
-class CostError(ValueError):
-    """A parameter names something the price table does not know."""
+PREDICTIONS_PER_MONTH = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -43,52 +40,26 @@ class PipelineRunCost:
 
 
 @dataclass(frozen=True)
-class PredictionCost:
-    lambda_usd: float
-    api_gateway_usd: float
-    dynamodb_usd: float
-    endpoint_usd: float
-    data_processed_usd: float
-
-    @property
-    def total_usd(self) -> float:
-        return (
-            self.lambda_usd
-            + self.api_gateway_usd
-            + self.dynamodb_usd
-            + self.endpoint_usd
-            + self.data_processed_usd
-        )
-
-
-@dataclass(frozen=True)
 class Estimate:
     environment: str
     parameters: dict[str, str]
     run: PipelineRunCost
-    endpoint_floor_monthly_usd: float
-    per_million_predictions: PredictionCost
+    deployed: ServingCost  # the API path on the deployed endpoint type, at PREDICTIONS_PER_MONTH
+    comparison: list[ServingCost]  # every path and endpoint type, at PREDICTIONS_PER_MONTH
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["run"]["spot_saving_usd"] = self.run.spot_saving_usd
-        data["per_million_predictions"]["total_usd"] = self.per_million_predictions.total_usd
+        data: dict[str, Any] = {
+            "environment": self.environment,
+            "parameters": self.parameters,
+            "run": {**asdict(self.run), "spot_saving_usd": self.run.spot_saving_usd},
+            "deployed": self.deployed.to_dict(),
+            "comparison": [row.to_dict() for row in self.comparison],
+        }
         return data
 
 
-def load_prices(path: Path = PRICES_PATH) -> dict[str, Any]:
-    prices: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return prices
-
-
-def _price(table: dict[str, float], instance_type: str, what: str) -> float:
-    if instance_type not in table:
-        raise CostError(f"no {what} price for {instance_type} in prices.json; add it")
-    return float(table[instance_type])
-
-
 def _epoch_minutes(prices: dict[str, Any], instance_type: str) -> float:
-    return _price(prices["assumptions"]["epoch_minutes"], instance_type, "epoch_minutes assumption")
+    return price(prices["assumptions"]["epoch_minutes"], instance_type, "epoch_minutes assumption")
 
 
 def _bool(value: str) -> bool:
@@ -104,7 +75,7 @@ def pipeline_run_cost(parameters: dict[str, str], prices: dict[str, Any]) -> Pip
     tuning_type = parameters["TuningInstanceType"]
     trial_hours = epochs * _epoch_minutes(prices, tuning_type) / 60 + overhead_hours
     tuning_hours = int(parameters["MaxTuningJobs"]) * trial_hours
-    tuning_on_demand = tuning_hours * _price(prices["sagemaker_training_per_hour"], tuning_type, "training")
+    tuning_on_demand = tuning_hours * price(prices["sagemaker_training_per_hour"], tuning_type, "training")
 
     final_hours = 0.0
     final_on_demand = 0.0
@@ -114,7 +85,7 @@ def pipeline_run_cost(parameters: dict[str, str], prices: dict[str, Any]) -> Pip
         speedup = 1 + (count - 1) * float(assumptions["ddp_scaling_efficiency"])
         wall_hours = epochs * _epoch_minutes(prices, final_type) / 60 / speedup + overhead_hours
         final_hours = count * wall_hours
-        final_on_demand = final_hours * _price(prices["sagemaker_training_per_hour"], final_type, "training")
+        final_on_demand = final_hours * price(prices["sagemaker_training_per_hour"], final_type, "training")
 
     transitions = float(assumptions["pipeline_state_transitions"])
     step_functions = transitions / 1000 * float(prices["step_functions_per_thousand_transitions"])
@@ -129,50 +100,20 @@ def pipeline_run_cost(parameters: dict[str, str], prices: dict[str, Any]) -> Pip
     )
 
 
-def endpoint_floor_monthly(parameters: dict[str, str], prices: dict[str, Any]) -> float:
-    hourly = _price(prices["sagemaker_hosting_per_hour"], parameters["EndpointInstanceType"], "hosting")
-    return int(parameters["EndpointMinInstances"]) * hourly * float(prices["assumptions"]["hours_per_month"])
-
-
-def prediction_cost(
-    parameters: dict[str, str], prices: dict[str, Any], predictions: int = 1_000_000
-) -> PredictionCost:
-    assumptions = prices["assumptions"]
-    millions = predictions / 1_000_000
-    gb_seconds = (
-        predictions
-        * float(assumptions["lambda_ms_per_prediction"])
-        / 1000
-        * (float(assumptions["lambda_memory_mb"]) / 1024)
-    )
-    lambda_usd = gb_seconds * float(prices["lambda_per_gb_second"]) + millions * float(
-        prices["lambda_per_million_requests"]
-    )
-    api_usd = millions * float(prices["api_gateway_rest_per_million_requests"])
-    dynamodb_usd = (
-        millions
-        * float(assumptions["dynamodb_writes_per_prediction"])
-        * float(prices["dynamodb_per_million_write_units"])
-    )
-    hourly = _price(prices["sagemaker_hosting_per_hour"], parameters["EndpointInstanceType"], "hosting")
-    busy_instance_hours = predictions / (float(parameters["ScalingTargetInvocationsPerInstance"]) * 60)
-    data_gb = predictions * float(assumptions["image_kb"]) / 1024 / 1024
-    return PredictionCost(
-        lambda_usd=lambda_usd,
-        api_gateway_usd=api_usd,
-        dynamodb_usd=dynamodb_usd,
-        endpoint_usd=busy_instance_hours * hourly,
-        data_processed_usd=data_gb * float(prices["sagemaker_data_processed_per_gb"]),
-    )
-
-
-def estimate(environment: str, parameters: dict[str, str], prices: dict[str, Any]) -> Estimate:
+def estimate(
+    environment: str,
+    parameters: dict[str, str],
+    prices: dict[str, Any],
+    facts: StackFacts | None = None,
+    predictions: int = PREDICTIONS_PER_MONTH,
+) -> Estimate:
+    facts = facts or stack_facts(load_template())
     return Estimate(
         environment=environment,
         parameters=parameters,
         run=pipeline_run_cost(parameters, prices),
-        endpoint_floor_monthly_usd=endpoint_floor_monthly(parameters, prices),
-        per_million_predictions=prediction_cost(parameters, prices),
+        deployed=deployed_api_cost(parameters, prices, facts, predictions),
+        comparison=serving_rows(parameters, prices, facts, predictions),
     )
 
 
@@ -181,64 +122,3 @@ def environment_parameters(environment: str) -> dict[str, str]:
     if environment not in ENVIRONMENTS:
         raise CostError(f"unknown environment {environment!r}; choose one of {', '.join(ENVIRONMENTS)}")
     return parameter_values(load_template(), samconfig_overrides(ENVIRONMENTS[environment]))
-
-
-def format_table(estimates: list[Estimate], prices: dict[str, Any]) -> str:
-    rows: list[tuple[str, list[str]]] = []
-
-    def row(label: str, values: list[str]) -> None:
-        rows.append((label, values))
-
-    def usd(value: float) -> str:
-        return f"${value:,.2f}"
-
-    p = [e.parameters for e in estimates]
-    row("tuning trials x instance", [f"{x['MaxTuningJobs']} x {x['TuningInstanceType']}" for x in p])
-    row(
-        "final job instances",
-        [
-            "reuse best trial"
-            if _bool(x["ReuseTuningArtifact"])
-            else f"{x['FinalTrainingInstanceCount']} x {x['TrainingInstanceType']}"
-            for x in p
-        ],
-    )
-    row("managed spot", ["yes" if _bool(x["UseSpotTraining"]) else "no" for x in p])
-    row("tuning instance-hours", [f"{e.run.tuning_instance_hours:.1f}" for e in estimates])
-    row("final instance-hours", [f"{e.run.final_instance_hours:.1f}" for e in estimates])
-    row("pipeline run", [usd(e.run.total_usd) for e in estimates])
-    row("  same run on demand", [usd(e.run.on_demand_total_usd) for e in estimates])
-    row("  spot saving", [usd(e.run.spot_saving_usd) for e in estimates])
-    row(
-        "endpoint floor / month",
-        [
-            f"{usd(e.endpoint_floor_monthly_usd)} ({x['EndpointMinInstances']} x {x['EndpointInstanceType']})"
-            for e, x in zip(estimates, p, strict=True)
-        ],
-    )
-    row("per 1M predictions", [usd(e.per_million_predictions.total_usd) for e in estimates])
-    row("  Lambda", [usd(e.per_million_predictions.lambda_usd) for e in estimates])
-    row("  API Gateway", [usd(e.per_million_predictions.api_gateway_usd) for e in estimates])
-    row("  DynamoDB", [usd(e.per_million_predictions.dynamodb_usd) for e in estimates])
-    row("  endpoint (busy hours)", [usd(e.per_million_predictions.endpoint_usd) for e in estimates])
-    row("  endpoint data", [usd(e.per_million_predictions.data_processed_usd) for e in estimates])
-
-    label_width = max(len(label) for label, _ in rows)
-    widths = [
-        max(len(e.environment), *(len(values[i]) for _, values in rows)) for i, e in enumerate(estimates)
-    ]
-    header = (
-        " " * label_width
-        + "  "
-        + "  ".join(e.environment.rjust(w) for e, w in zip(estimates, widths, strict=True))
-    )
-    lines = [header]
-    lines += [
-        label.ljust(label_width) + "  " + "  ".join(v.rjust(w) for v, w in zip(values, widths, strict=True))
-        for label, values in rows
-    ]
-    lines.append(
-        f"List prices {prices['region']} as of {prices['as_of']} (src/dogbreed/cost/prices.json); "
-        "workload assumptions in the same file."
-    )
-    return "\n".join(lines)

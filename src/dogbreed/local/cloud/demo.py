@@ -393,7 +393,8 @@ def render_summary(result: DemoResult, state: cloud_state.CloudState, dynamodb: 
         f"registry        {package['ModelPackageArn']}: {package['ModelApprovalStatus']} "
         f"({package.get('ApprovalDescription', '')})",
         f"endpoint        {outputs.get('EndpointName')} ({rollout.get('action')}, traffic "
-        f"{rollout.get('traffic_routing')}), scaling policy {output.get('scaling_policy_arn')}",
+        f"{rollout.get('traffic_routing')}), {output.get('endpoint_type', 'instance')}: "
+        f"{output.get('scaling') or 'scaling policy ' + str(output.get('scaling_policy_arn'))}",
         f"latency         invoke_endpoint median {latency[len(latency) // 2]:.1f} ms, "
         f"max {latency[-1]:.1f} ms"
         if latency

@@ -31,9 +31,18 @@ def endpoint_summary(described: dict[str, Any], fleet: dict[str, Any] | None = N
     """`dogbreed-endpoint InService config dogbreed-... | AllTraffic: 1/1 instance(s), 12 invocations`
     from a DescribeEndpoint answer (and the emulator's fleet status, for the invocation counts)."""
     invocations = {v["VariantName"]: v.get("Invocations", 0) for v in (fleet or {}).get("Variants", [])}
+    workers = {v["VariantName"]: len(v.get("Instances", [])) for v in (fleet or {}).get("Variants", [])}
+
+    def capacity(variant: dict[str, Any]) -> str:
+        serverless = variant.get("CurrentServerlessConfig")
+        if serverless:  # no instance count: memory, max concurrency and the workers warm now
+            warm = f", {workers[variant['VariantName']]} warm" if variant["VariantName"] in workers else ""
+            memory, concurrency = serverless["MemorySizeInMB"], serverless["MaxConcurrency"]
+            return f"serverless {memory} MB x {concurrency} concurrent{warm}"
+        return f"{variant.get('CurrentInstanceCount')}/{variant.get('DesiredInstanceCount')} instance(s)"
+
     variants = ", ".join(
-        f"{variant['VariantName']}: {variant.get('CurrentInstanceCount')}/"
-        f"{variant.get('DesiredInstanceCount')} instance(s)"
+        f"{variant['VariantName']}: {capacity(variant)}"
         + (
             f", {invocations[variant['VariantName']]} invocations"
             if variant["VariantName"] in invocations

@@ -45,6 +45,7 @@ from dogbreed.local.sagemaker.health import replace_dead_instances
 from dogbreed.local.sagemaker.models import ModelStore
 from dogbreed.local.sagemaker.processes import ProcessRegistry
 from dogbreed.local.sagemaker.runtime import Router, runtime_server
+from dogbreed.local.sagemaker.serverless import DEFAULT_IDLE_SECONDS, stop_idle_workers
 from dogbreed.local.sagemaker.tags import TagStore
 from dogbreed.local.sagemaker.training import TrainingService
 from dogbreed.local.sagemaker.tuning import TuningService
@@ -120,6 +121,7 @@ class LocalSageMaker:
         default_hyperparameters: dict[str, str] | None = None,
         role_clients: RoleClientFactory | None = None,
         runtime_middleware: Callable[[Any], Any] | None = None,
+        serverless_idle_seconds: float = DEFAULT_IDLE_SECONDS,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -159,8 +161,12 @@ class LocalSageMaker:
             tags=self.tags,
             region=region,
             serve_command=serve_command,
+            serverless_idle_seconds=serverless_idle_seconds,
         )
         self.health = Ticker(self.replace_dead_instances, 1.0, name="endpoint-health")
+        self.serverless_reaper = Ticker(
+            functools.partial(stop_idle_workers, self.endpoints), 1.0, name="serverless-idle"
+        )
         self.router = Router(self.endpoints, region=region, max_concurrency=instance_max_concurrency)
         self.metrics = Ticker(self.publish_metrics, 2.0, name="endpoint-metrics")
         self.runtime = runtime_server(self.router, port=runtime_port, middleware=runtime_middleware)
@@ -236,6 +242,7 @@ class LocalSageMaker:
         self._closed = True
         self.autoscaler.stop()
         self.health.stop()
+        self.serverless_reaper.stop()
         self.tuning.shutdown()
         self.training.shutdown()
         self.endpoints.shutdown()

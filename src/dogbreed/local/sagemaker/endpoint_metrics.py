@@ -1,7 +1,8 @@
 """The CloudWatch metrics SageMaker publishes for endpoint variants (`AWS/SageMaker`, dimensions
 EndpointName and VariantName): Invocations, InvocationsPerInstance, Invocation4XXErrors,
-Invocation5XXErrors and ModelLatency, published every few seconds to the local CloudWatch (moto) so
-alarms and dashboards read them as on AWS. The per-variant counters also give the autoscaler its rate."""
+Invocation5XXErrors, ModelLatency and, for a serverless variant's cold starts, ModelSetupTime,
+published every few seconds to the local CloudWatch (moto) so alarms and dashboards read them as on
+AWS. The per-variant counters also give the autoscaler its rate."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ class VariantMetrics:
         self.errors_4xx = 0
         self.errors_5xx = 0
         self.latencies_us: list[float] = []
+        self.setup_us: list[float] = []  # serverless cold starts (ModelSetupTime)
         self.recent: deque[float] = deque(maxlen=100_000)
         self.total_invocations = 0
 
@@ -43,6 +45,10 @@ class VariantMetrics:
             if latency_us is not None:
                 self.latencies_us.append(latency_us)
 
+    def record_setup(self, seconds: float) -> None:
+        with self.lock:
+            self.setup_us.append(seconds * 1e6)
+
     def rate(self, window_seconds: float) -> int:
         cutoff = time.monotonic() - window_seconds
         with self.lock:
@@ -51,43 +57,44 @@ class VariantMetrics:
     def drain(self, endpoint: str, variant: str, instances: int) -> list[dict[str, Any]]:
         """The MetricData since the last drain (none when nothing was invoked)."""
         with self.lock:
-            invocations, e4, e5, latencies = (
+            invocations, e4, e5, latencies, setups = (
                 self.invocations,
                 self.errors_4xx,
                 self.errors_5xx,
                 self.latencies_us,
+                self.setup_us,
             )
             self.invocations = self.errors_4xx = self.errors_5xx = 0
             self.latencies_us = []
-        if not invocations:
-            return []
+            self.setup_us = []
         dims = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}]
+        data = [_statistics("ModelSetupTime", dims, setups)] if setups else []
+        if not invocations:
+            return data
         counts = {
             "Invocations": invocations,
             "InvocationsPerInstance": invocations / max(1, instances),
             "Invocation4XXErrors": e4,
             "Invocation5XXErrors": e5,
         }
-        data: list[dict[str, Any]] = [
+        data += [
             {"MetricName": name, "Dimensions": dims, "Value": value, "Unit": "None"}
             for name, value in counts.items()
         ]
         if latencies:
-            statistics = {
-                "SampleCount": len(latencies),
-                "Sum": sum(latencies),
-                "Minimum": min(latencies),
-                "Maximum": max(latencies),
-            }
-            data.append(
-                {
-                    "MetricName": "ModelLatency",
-                    "Dimensions": dims,
-                    "StatisticValues": statistics,
-                    "Unit": "Microseconds",
-                }
-            )
+            data.append(_statistics("ModelLatency", dims, latencies))
         return data
+
+
+def _statistics(name: str, dims: list[dict[str, str]], values_us: list[float]) -> dict[str, Any]:
+    """A statistic set in microseconds (SageMaker's unit for ModelLatency and ModelSetupTime)."""
+    statistics = {
+        "SampleCount": len(values_us),
+        "Sum": sum(values_us),
+        "Minimum": min(values_us),
+        "Maximum": max(values_us),
+    }
+    return {"MetricName": name, "Dimensions": dims, "StatisticValues": statistics, "Unit": "Microseconds"}
 
 
 def publish(variants: list[tuple[str, str, int, VariantMetrics]], clients: ClientFactory) -> None:

@@ -5,7 +5,7 @@ Deployments run in worker threads: CreateEndpoint starts a fleet per production 
 is blue/green (the new fleets up and healthy, an atomic switch under the routing lock, the old fleets
 drained, then stopped; a failed update keeps the old fleets serving and reports why). Auto scaling
 changes a variant's instance count through `scale_variant`; `health` replaces instances that die in
-service.
+service. A serverless variant runs no instance between requests (`serverless.py`).
 """
 
 from __future__ import annotations
@@ -38,6 +38,12 @@ from dogbreed.local.sagemaker.fleet import (
 )
 from dogbreed.local.sagemaker.models import ModelStore
 from dogbreed.local.sagemaker.processes import ProcessRegistry
+from dogbreed.local.sagemaker.serverless import (
+    DEFAULT_IDLE_SECONDS,
+    ServerlessState,
+    instance_to_serverless_problem,
+    is_serverless,
+)
 from dogbreed.local.sagemaker.tags import TagStore
 
 if TYPE_CHECKING:
@@ -79,6 +85,7 @@ class EndpointService:
         serve_command: ServeCommand | None = None,
         startup_timeout_seconds: float = 120.0,
         drain_timeout_seconds: float = 60.0,
+        serverless_idle_seconds: float = DEFAULT_IDLE_SECONDS,
     ) -> None:
         self.root = state_dir / "endpoints"
         self._models = models
@@ -88,6 +95,7 @@ class EndpointService:
         self._serve_command = serve_command or default_serve_command
         self._startup_timeout = startup_timeout_seconds
         self._drain_timeout = drain_timeout_seconds
+        self.serverless_idle_seconds = serverless_idle_seconds
         self.lock = threading.RLock()  # guards endpoints, their variants and every fleet's instances
         self._endpoints: dict[str, Endpoint] = {}
         self._workers: list[threading.Thread] = []
@@ -131,17 +139,7 @@ class EndpointService:
                 out["FailureReason"] = endpoint.failure_reason
             if endpoint.variants:
                 out["ProductionVariants"] = [
-                    {
-                        "VariantName": variant.name,
-                        "DeployedImages": [{"SpecifiedImage": variant.image, "ResolvedImage": variant.image}]
-                        if variant.image
-                        else [],
-                        "CurrentWeight": variant.weight,
-                        "DesiredWeight": variant.weight,
-                        "CurrentInstanceCount": len(variant.fleet.instances),
-                        "DesiredInstanceCount": variant.desired_count,
-                    }
-                    for variant in endpoint.variants.values()
+                    _variant_summary(variant) for variant in endpoint.variants.values()
                 ]
         return out
 
@@ -166,6 +164,10 @@ class EndpointService:
                     "ValidationException",
                     f'Cannot update in-progress endpoint "{endpoint.arn}".',
                 )
+            serving = self._models.config(endpoint.config_name, "UpdateEndpoint")["ProductionVariants"]
+            problem = instance_to_serverless_problem(serving, config["ProductionVariants"])
+            if problem:
+                raise api_error("UpdateEndpoint", "ValidationException", problem)
             endpoint.status = "Updating"
             endpoint.last_modified = utcnow()
         self._spawn_worker(self._deploy_update, endpoint, config)
@@ -253,18 +255,25 @@ class EndpointService:
                         log_dir=self.root / endpoint.name / deployment / spec["VariantName"],
                         startup_timeout=self._startup_timeout,
                     ),
-                    desired_count=int(spec.get("InitialInstanceCount", 1)),
+                    desired_count=0 if is_serverless(spec) else int(spec.get("InitialInstanceCount", 1)),
                     metrics=VariantMetrics(),
                     image=str(container.get("Image", "")),
+                    serverless=ServerlessState.from_config(spec["ServerlessConfig"])
+                    if is_serverless(spec)
+                    else None,
                 )
                 variants[variant.name] = variant
                 try:
-                    variant.fleet.launch(variant.desired_count)
+                    # A serverless variant's model is health-checked once, then nothing keeps running.
+                    variant.fleet.launch(variant.desired_count or 1)
                 except FleetError as error:
                     raise FleetError(
                         f"The primary container for production variant {variant.name} did not pass the ping "
                         f"health check. Please check CloudWatch logs for this endpoint. ({error})"
                     ) from error
+                if variant.serverless is not None:
+                    variant.fleet.stop_all()
+                    variant.fleet.instances = []
         except FleetError:
             for variant in variants.values():
                 variant.fleet.stop_all()
@@ -335,7 +344,7 @@ class EndpointService:
         try:
             with self.lock:
                 variant = endpoint.variants.get(variant_name)
-                if variant is None or endpoint.status != "InService":
+                if variant is None or variant.serverless is not None or endpoint.status != "InService":
                     return False
                 variant.desired_count = desired
                 endpoint.status = "Updating"
@@ -390,3 +399,23 @@ class EndpointService:
                 variants, endpoint.variants = endpoint.variants, {}
                 endpoint.status = "OutOfService"
             self._stop_variants(variants)
+
+
+def _variant_summary(variant: Variant) -> dict[str, Any]:
+    """DescribeEndpoint's ProductionVariantSummary: instance counts, or the serverless config."""
+    summary: dict[str, Any] = {
+        "VariantName": variant.name,
+        "DeployedImages": [{"SpecifiedImage": variant.image, "ResolvedImage": variant.image}]
+        if variant.image
+        else [],
+        "CurrentWeight": variant.weight,
+        "DesiredWeight": variant.weight,
+    }
+    if variant.serverless is not None:
+        config = variant.serverless.config()
+        return {**summary, "CurrentServerlessConfig": config, "DesiredServerlessConfig": dict(config)}
+    return {
+        **summary,
+        "CurrentInstanceCount": len(variant.fleet.instances),
+        "DesiredInstanceCount": variant.desired_count,
+    }

@@ -19,6 +19,7 @@ import httpx
 
 from dogbreed.local.sagemaker.endpoint_metrics import VariantMetrics
 from dogbreed.local.sagemaker.processes import ProcessRegistry
+from dogbreed.local.sagemaker.serverless import ServerlessState
 from dogbreed.loopback import free_port
 
 ServeCommand = Callable[[Path, int], list[str]]
@@ -197,6 +198,7 @@ class Variant:
     desired_count: int
     metrics: VariantMetrics
     image: str = ""
+    serverless: ServerlessState | None = None  # a ServerlessConfig instead of instances
 
     def status(self) -> dict[str, Any]:
         """The emulator's view (processes and counters), beyond what DescribeEndpoint shows."""
@@ -207,4 +209,5 @@ class Variant:
             "DesiredInstanceCount": self.desired_count,
             "Instances": [instance.status() for instance in self.fleet.instances],
             "Invocations": self.metrics.total_invocations,
+            **({"Serverless": self.serverless.status()} if self.serverless else {}),
         }

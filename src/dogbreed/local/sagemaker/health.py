@@ -1,5 +1,6 @@
 """Instance health: a model server that dies while its endpoint is InService is reaped and replaced
-by a new instance of the same fleet, as SageMaker replaces unhealthy instances."""
+by a new instance of the same fleet, as SageMaker replaces unhealthy instances; a serverless worker
+that dies is only removed (the next invocation starts one)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ def replace_dead_instances(endpoints: EndpointService, processes: ProcessRegistr
                 )
                 if endpoints.closing.is_set():
                     return replaced
+                if variant.serverless is not None:  # the next invocation starts a new worker
+                    continue
                 try:
                     replacement = variant.fleet.start_instance()
                 except FleetError as error:

@@ -24,6 +24,11 @@ from dogbreed.local.sagemaker._aws import (
     utcnow,
     validate_request,
 )
+from dogbreed.local.sagemaker.serverless import (
+    endpoint_config_problems,
+    is_serverless,
+    serverless_model_problem,
+)
 from dogbreed.local.sagemaker.tags import TagStore
 
 MODEL_LISTING = Listing("Models", "ModelName")
@@ -81,6 +86,7 @@ class ModelStore:
                 "ExecutionRoleArn": request.get("ExecutionRoleArn", ""),
                 "CreationTime": utcnow(),
                 "EnableNetworkIsolation": request.get("EnableNetworkIsolation", False),
+                **({"VpcConfig": copy.deepcopy(request["VpcConfig"])} if request.get("VpcConfig") else {}),
             }
             self._serving[name] = copy.deepcopy(serving)
         self._tags.register(arn, request.get("Tags", []))
@@ -148,8 +154,13 @@ class ModelStore:
         names = [variant["VariantName"] for variant in variants]
         if len(set(names)) != len(names):
             raise api_error(operation, "ValidationException", "Variant names must be unique.")
+        problem = endpoint_config_problems(request)
         for variant in variants:
-            self.model(variant["ModelName"], operation)
+            model = self.model(variant["ModelName"], operation)
+            if problem is None and is_serverless(variant):
+                problem = serverless_model_problem(model)
+        if problem:
+            raise api_error(operation, "ValidationException", problem)
         with self._lock:
             if name in self._configs:
                 raise api_error(

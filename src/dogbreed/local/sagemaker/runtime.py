@@ -8,11 +8,14 @@ backend.runtime_url`, `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`, or `AWS_ENDPOINT_URL
 through `api`). Errors use the rest-json error shape botocore parses into the modeled exception classes
 (`ModelError` 424 with OriginalStatusCode/OriginalMessage/LogStreamArn, `ValidationError` 400,
 `ServiceUnavailable` 503) and `ThrottlingException` 429 when overloaded. A body over the 6 MB quota
-gets AWS's plain 413 "HTTP content length exceeded 6291456 bytes." while streaming.
+gets AWS's plain 413 "HTTP content length exceeded 6291456 bytes." while streaming. A serverless
+variant with no warm worker starts one before the request is forwarded (the cold start), and throttles
+beyond its MaxConcurrency.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import random
@@ -31,7 +34,8 @@ from starlette.routing import Route
 from dogbreed.local.background import BackgroundServer
 from dogbreed.local.sagemaker._aws import ACCOUNT_ID
 from dogbreed.local.sagemaker.endpoints import EndpointService
-from dogbreed.local.sagemaker.fleet import Instance, Variant
+from dogbreed.local.sagemaker.fleet import FleetError, Instance, Variant
+from dogbreed.local.sagemaker.serverless import cold_start
 from dogbreed.streamed_body import BodyTooLargeError, content_length_exceeded, read_limited_body
 
 if TYPE_CHECKING:
@@ -57,6 +61,14 @@ class InvokeError(Exception):
         self.status = status
         self.message = message
         self.fields = fields
+
+
+class ColdStartNeeded(Exception):
+    """A serverless variant has no warm worker: start one, then acquire again."""
+
+    def __init__(self, variant: Variant) -> None:
+        super().__init__(variant.name)
+        self.variant = variant
 
 
 @dataclass
@@ -96,9 +108,13 @@ class Router:
                 # Traffic split between variants, as SageMaker does: a weighted draw, nothing secret.
                 chosen = random.choices(names, weights=weights)[0] if sum(weights) > 0 else names[0]  # noqa: S311  # nosec B311
                 variant = endpoint.variants[chosen]
+            serverless = variant.serverless
+            if serverless is not None and not variant.fleet.instances:
+                raise ColdStartNeeded(variant)
             if not variant.fleet.instances:
                 raise InvokeError("ServiceUnavailable", 503, "No instance of the variant is available.")
-            instance = variant.fleet.pick(self.max_concurrency)
+            limit = serverless.max_concurrency if serverless is not None else self.max_concurrency
+            instance = variant.fleet.pick(limit)
             if instance is None:
                 variant.metrics.record(429, None)
                 raise InvokeError(
@@ -108,7 +124,22 @@ class Router:
                 )
             instance.inflight += 1
             instance.served += 1
+            if serverless is not None:
+                serverless.last_used = time.monotonic()
             return Lease(endpoint=endpoint_name, variant=variant, instance=instance)
+
+    async def acquire_warm(self, endpoint_name: str, target_variant: str | None = None) -> Lease:
+        """`acquire`, starting a serverless variant's worker first when it has none (a cold start)."""
+        while True:
+            try:
+                return self.acquire(endpoint_name, target_variant)
+            except ColdStartNeeded as needed:
+                try:
+                    await asyncio.to_thread(cold_start, self._endpoints, endpoint_name, needed.variant)
+                except FleetError as error:
+                    raise InvokeError(
+                        "ServiceUnavailable", 503, f"The serverless worker did not start: {error}"
+                    ) from error
 
     def abandon(self, lease: Lease) -> None:
         """Give a lease back without counting an invocation (the request never reached the model)."""
@@ -118,6 +149,8 @@ class Router:
     def release(self, lease: Lease, status: int, latency_us: float | None) -> None:
         with self._endpoints.lock:
             lease.instance.inflight -= 1
+            if lease.variant.serverless is not None:
+                lease.variant.serverless.last_used = time.monotonic()
         lease.variant.metrics.record(status, latency_us)
 
     def injected_error(self, endpoint_name: str) -> InvokeError | None:
@@ -189,7 +222,7 @@ def build_app(router: Router, timeout_seconds: float = 60.0) -> Starlette:
             return error_response(injected)
         for attempt in range(_CONNECT_ATTEMPTS):
             try:
-                lease = router.acquire(name, target)
+                lease = await router.acquire_warm(name, target)
             except InvokeError as error:
                 return error_response(error)
             try:
