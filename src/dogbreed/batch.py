@@ -12,6 +12,7 @@ The bucket layout and the manifest's rules are the product's (`batch_inference.l
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +68,19 @@ def find_execution(sfn: Any, state_machine_arn: str, batch_id: str) -> dict[str,
         if _names_batch(described.get("input", ""), batch_id):
             return described
     return None
+
+
+def wait_for_execution(
+    sfn: Any, state_machine_arn: str, batch_id: str, *, timeout: float, poll_seconds: float = 1.0
+) -> dict[str, Any]:
+    """The batch's execution once it has ended; TimeoutError when it has not within `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        execution = find_execution(sfn, state_machine_arn, batch_id)
+        if execution is not None and execution["status"] != "RUNNING":
+            return execution
+        time.sleep(poll_seconds)
+    raise TimeoutError(f"batch {batch_id} did not end within {timeout:.0f} s")
 
 
 def transform_job_name(sfn: Any, execution_arn: str) -> str | None:

@@ -19,6 +19,7 @@ import pytest
 
 from dogbreed.batch import batch_status, find_execution, submit
 from dogbreed.bench.tiny_model import TINY_CLASSES, solid_color_jpeg
+from dogbreed.cli import main
 from dogbreed.local.cloud.model_deploy import EXECUTION_ROLE, serving_image
 from tests.support.local_cloud import CloudWorld
 from tests.support.waiting import wait_for
@@ -190,3 +191,21 @@ def test_a_transform_job_that_fails_is_reported_with_its_reason(
     summary = json.loads(_read(cloud_world, f"batches/{batch_id}/summary.json"))
     assert summary["status"] == "failed" and "ping health check" in summary["failure"]["cause"]
     assert summary["results"] == 0 and summary["unprocessed"] == len(photos)
+
+
+def test_the_cli_submits_a_prefix_follows_it_and_reads_its_status(
+    cloud_world: CloudWorld, photos: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    prefix = next(iter(photos)).rsplit("/", 1)[0] + "/"
+    local = ["--local", "--state-dir", str(cloud_world.state_dir)]
+    batch_id = f"cli-{uuid.uuid4().hex[:8]}"
+
+    submitted = main(["batch", "submit", prefix, "--id", batch_id, "--top-k", "1", "--wait", *local])
+    followed = capsys.readouterr().out
+    status = main(["batch", "status", batch_id, *local])
+    shown = capsys.readouterr().out
+
+    assert submitted == 0 and status == 0
+    assert f"batch {batch_id} submitted" in followed and "3 results, 1 rejected of 4 inputs" in followed
+    assert f"batch {batch_id}: SUCCEEDED" in shown and "rejected s3://" in shown and "not_an_image" in shown
+    assert len(_keys(cloud_world, f"batches/{batch_id}/results/")) == 3
