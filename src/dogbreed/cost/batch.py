@@ -1,0 +1,76 @@
+"""What classifying N images costs on AWS through each path, from `dogbreed cost`'s price table.
+
+- S3 drop (`incoming/` -> predict_s3): per image one Lambda invocation, an endpoint request, the
+  result object's S3 PUT and the Predictions item's writes; the endpoint's busy instance-hours at the
+  scaling target (`prediction_cost` of `dogbreed cost`, without its API Gateway requests, plus the PUT).
+- Batch Transform: the transform fleet's instance-hours at a throughput per instance (measured by
+  `dogbreed bench batch`, or given), each instance's start-up billed too, one S3 PUT per result, the
+  two batch functions (one invocation each per batch) and the state machine's transitions. The
+  instance-hour price is the price table's real-time hosting price of the type (Batch Transform's
+  on-demand list price per instance-hour for these CPU types is the same).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Final
+
+from dogbreed.cost.estimate import prediction_cost
+
+# Per batch: PrepareBatch and SummarizeBatch, their billed seconds at 512/1024 MB (a large batch's summary
+# reads every output: about 10 ms a read with 32 in parallel).
+BATCH_FUNCTION_GB_SECONDS_PER_MILLION: Final = 0.5 * 60 + 1.0 * 400
+BATCH_STATE_TRANSITIONS: Final = 12
+
+
+@dataclass(frozen=True)
+class PathCost:
+    path: str
+    images: int
+    usd: float
+    detail: str
+
+    @property
+    def usd_per_million(self) -> float:
+        return self.usd * 1_000_000 / self.images
+
+
+def drop_path_cost(parameters: dict[str, str], prices: dict[str, Any], images: int = 1_000_000) -> PathCost:
+    """The S3-drop path: `dogbreed cost`'s per-prediction figures without API Gateway, plus the PUT."""
+    per = prediction_cost(parameters, prices, images)
+    puts = images / 1000 * float(prices["s3_per_thousand_put"])
+    usd = per.total_usd - per.api_gateway_usd + puts
+    detail = (
+        f"Lambda ${per.lambda_usd:,.2f} + endpoint ${per.endpoint_usd:,.2f} "
+        f"({parameters['EndpointInstanceType']}) + DynamoDB ${per.dynamodb_usd:,.2f} "
+        f"+ data ${per.data_processed_usd:,.2f} + S3 PUT ${puts:,.2f}"
+    )
+    return PathCost("S3 drop", images, usd, detail)
+
+
+def batch_path_cost(
+    prices: dict[str, Any],
+    *,
+    instance_type: str,
+    instance_count: int,
+    images_per_second_per_instance: float,
+    images: int = 1_000_000,
+) -> PathCost:
+    """Batch Transform: the fleet's instance-hours (start-up included), result PUTs, functions and
+    transitions."""
+    hourly = float(prices["sagemaker_hosting_per_hour"][instance_type])
+    overhead_hours = float(prices["assumptions"]["job_overhead_minutes"]) / 60
+    transform_hours = images / images_per_second_per_instance / 3600  # instance-hours, any fleet size
+    fleet_usd = (transform_hours + instance_count * overhead_hours) * hourly
+    puts = (images + 1) / 1000 * float(prices["s3_per_thousand_put"])
+    millions = max(1, math.ceil(images / 1_000_000))
+    functions = millions * BATCH_FUNCTION_GB_SECONDS_PER_MILLION * float(prices["lambda_per_gb_second"])
+    transitions = BATCH_STATE_TRANSITIONS / 1000 * float(prices["step_functions_per_thousand_transitions"])
+    usd = fleet_usd + puts + functions + transitions
+    detail = (
+        f"{instance_count} x {instance_type} ${fleet_usd:,.2f} ({transform_hours:,.1f} instance-h at "
+        f"{images_per_second_per_instance:,.1f} images/s each + start-up) + S3 PUT ${puts:,.2f} "
+        f"+ functions ${functions:,.2f}"
+    )
+    return PathCost("Batch Transform", images, usd, detail)
