@@ -209,3 +209,18 @@ def test_the_cli_submits_a_prefix_follows_it_and_reads_its_status(
     assert f"batch {batch_id} submitted" in followed and "3 results, 1 rejected of 4 inputs" in followed
     assert f"batch {batch_id}: SUCCEEDED" in shown and "rejected s3://" in shown and "not_an_image" in shown
     assert len(_keys(cloud_world, f"batches/{batch_id}/results/")) == 3
+
+
+def test_a_batch_whose_every_input_is_rejected_up_front_starts_no_job_and_still_summarizes(
+    cloud_world: CloudWorld,
+) -> None:
+    jobs_before = _transform_jobs(cloud_world)
+
+    batch_id, execution = _run(cloud_world, {"keys": ["photos/none-1.jpg", "photos/none-2.jpg"]})
+
+    assert execution["status"] == "SUCCEEDED", execution.get("cause")
+    assert _transform_jobs(cloud_world) == jobs_before
+    assert len(_keys(cloud_world, f"batches/{batch_id}/rejected/")) == 2
+    summary = json.loads(_read(cloud_world, f"batches/{batch_id}/summary.json"))
+    assert (summary["inputs"], summary["results"], summary["rejected"]) == (2, 0, 2)
+    assert summary["transform_job"] is None

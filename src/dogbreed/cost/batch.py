@@ -5,9 +5,9 @@
   scaling target (`prediction_cost` of `dogbreed cost`, without its API Gateway requests, plus the PUT).
 - Batch Transform: the transform fleet's instance-hours at a throughput per instance (measured by
   `dogbreed bench batch`, or given), each instance's start-up billed too, one S3 PUT per result, the
-  two batch functions (one invocation each per batch) and the state machine's transitions. The
-  instance-hour price is the price table's real-time hosting price of the type (Batch Transform's
-  on-demand list price per instance-hour for these CPU types is the same).
+  two batch functions (one invocation each per batch) and the state machine's transitions. The price
+  table has no Batch Transform column: the type's real-time hosting price stands in for it (check the
+  Batch Transform prices of the SageMaker pricing page for your region).
 """
 
 from __future__ import annotations
