@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from dogbreed.aws import stepfunctions as sfn_rules
 from dogbreed.batch import batch_status, find_execution, submit
 from dogbreed.bench.tiny_model import TINY_CLASSES, solid_color_jpeg
 from dogbreed.cli import main
@@ -40,6 +41,19 @@ def _run(world: CloudWorld, document: dict[str, Any], timeout: float = 180) -> t
 
     execution: dict[str, Any] = wait_for(ended, timeout=timeout, what=f"batch {batch_id} to end")
     return batch_id, execution
+
+
+def _request_problems(world: CloudWorld, execution_arn: str) -> list[str]:
+    """Every Task request the execution sent, checked against botocore's input shape of its API."""
+    events = world.client("stepfunctions").get_execution_history(executionArn=execution_arn, maxResults=1000)
+    problems = []
+    for event in events["events"]:
+        details = event.get("taskScheduledEventDetails")
+        if details:
+            resource = f"arn:aws:states:::{details['resourceType']}:{details['resource']}"
+            problem = sfn_rules.task_request_problems(resource, json.loads(details["parameters"]))
+            problems += [f"{resource}: {problem}"] if problem else []
+    return problems
 
 
 def _keys(world: CloudWorld, prefix: str) -> list[str]:
@@ -115,6 +129,9 @@ def test_good_and_bad_images_give_exactly_one_result_or_rejection_per_input(
     assert summary["transform_job"]["instance_count"] == 1 and summary["duration_seconds"] > 0
     assert json.loads(execution["output"])["results"] == 3
 
+    # And every request the batch's tasks sent (the transform job's included) is one AWS accepts
+    assert _request_problems(cloud_world, execution["executionArn"]) == []
+
 
 def test_a_prefix_batch_classifies_every_object_under_it_and_status_reads_it_back(
     cloud_world: CloudWorld, photos: dict[str, str]
@@ -188,6 +205,7 @@ def test_a_transform_job_that_fails_is_reported_with_its_reason(
     # Then the execution fails with the job's own reason, and the summary records it
     assert (execution["status"], execution["error"]) == ("FAILED", "TransformFailed")
     assert "ping health check" in execution["cause"]
+    assert _request_problems(cloud_world, execution["executionArn"]) == []
     summary = json.loads(_read(cloud_world, f"batches/{batch_id}/summary.json"))
     assert summary["status"] == "failed" and "ping health check" in summary["failure"]["cause"]
     assert summary["results"] == 0 and summary["unprocessed"] == len(photos)
