@@ -158,5 +158,6 @@ def test_summary_settles_every_input_as_one_result_or_one_rejection(s3: Any) -> 
     assert (summary["inputs"], summary["results"], summary["rejected"]) == (5, 2, 3)
     assert summary["breeds"] == {"Beagle": 2}
     assert summary["transform_job"]["transform_seconds"] == 42.0
+    assert summary["transform_job"]["instance_seconds"] == 42.0
     written = json.loads(s3.get_object(Bucket=BUCKET, Key=layout.summary_key("b5"))["Body"].read())
     assert {item["code"] for item in written["rejections"]} == {"not_an_image", "no_output", "not_found"}

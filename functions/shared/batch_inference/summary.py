@@ -6,8 +6,8 @@ input: predictions, or `{"rejected": {"code", "message"}}` for a file the model 
 rejection line becomes a `rejected/<key>.json` record and its `.out` is removed, so `results/` holds
 predictions only. An input with no output after a completed job is rejected as `no_output`. The
 summary counts results per top-1 breed and lists every rejection (PrepareBatch's too) with its
-reason, the model version, the transform job (instance type and count, its seconds) and the batch's
-duration; a failed job is summarized with its failure.
+reason, the model version, the transform job (instance type and count, its seconds and the
+instance-seconds it is billed for) and the batch's duration; a failed job is summarized with its failure.
 """
 
 from __future__ import annotations
@@ -118,6 +118,7 @@ def summarize_batch(
     ]
     finished_at = datetime.now(UTC).isoformat()
     job = job or {}
+    transform_seconds = _seconds(job.get("TransformStartTime"), job.get("TransformEndTime"))
     summary: dict[str, Any] = {
         "batch_id": batch_id,
         "status": "completed" if completed else "failed",
@@ -137,7 +138,11 @@ def summarize_batch(
             "name": job.get("TransformJobName"),
             "instance_type": job.get("TransformResources", {}).get("InstanceType"),
             "instance_count": job.get("TransformResources", {}).get("InstanceCount"),
-            "transform_seconds": _seconds(job.get("TransformStartTime"), job.get("TransformEndTime")),
+            "transform_seconds": transform_seconds,
+            # What the job is billed for: its seconds on every instance (SageMaker bills per second).
+            "instance_seconds": None
+            if transform_seconds is None
+            else round(transform_seconds * int(job.get("TransformResources", {}).get("InstanceCount", 1)), 3),
         }
         if job
         else None,
