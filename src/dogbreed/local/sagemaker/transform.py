@@ -238,7 +238,7 @@ class TransformService:
         with self._lock:
             job = self._jobs.get(name)
         if job is None:
-            raise not_found(operation, f"Could not find job to update with name {name}")
+            raise not_found(operation)
         return job
 
     def progress(self) -> list[dict[str, Any]]:
