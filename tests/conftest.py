@@ -26,7 +26,11 @@ LOCAL_CLOUD_FIXTURE = "cloud_world"
 # them never compete for the 2 cores (their timeouts and the benchmark's figures assume a core each).
 CPU_HEAVY_GROUP = "cpu-heavy"
 GROUPS: dict[str, tuple[str, ...]] = {
-    LOCAL_CLOUD_GROUP: ("tests/integration/test_local_cloud_inference.py", "tests/reliability/"),
+    LOCAL_CLOUD_GROUP: (
+        "tests/integration/test_local_cloud_inference.py",
+        "tests/integration/test_batch_transform.py",
+        "tests/reliability/",
+    ),
     CPU_HEAVY_GROUP: (
         "tests/e2e/",
         "tests/integration/test_training_accuracy.py",

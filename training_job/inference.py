@@ -14,6 +14,12 @@ network isolation. top_k: `X-Amzn-SageMaker-Custom-Attributes: top_k=3` (default
 Response (`Accept`: `application/json` or `*/*`; anything else is refused with 406):
 `{"model_version": "...", "predictions": [{"breed", "class_index", "probability"}, ...]}`.
 
+Batch Transform asks for `Accept: application/jsonlines`: the same document as one JSON line, and a
+bad input answered 200 with one line `{"rejected": {"code", "message"}}` instead of a 4xx, because
+SageMaker marks a transform job Failed when any one input fails; one undecodable photo must not
+fail an archive. A transform job has no custom attributes: its `Environment` sets the default top_k
+(`DOGBREED_TOP_K`, 1..10).
+
 The model is the ONNX Runtime session over `model.onnx` when onnxruntime is importable, else the
 PyTorch weights in `model.pth` on the container's own torch (the SageMaker PyTorch image has torch,
 not onnxruntime; nothing is pip-installed at start, see docs/serving.md). Nothing is ever downloaded.
@@ -45,6 +51,7 @@ from request_guards.errors import (
 logger = logging.getLogger(__name__)
 
 JSON_CONTENT_TYPE = "application/json"
+JSON_LINES_CONTENT_TYPE = "application/jsonlines"
 IMAGE_CONTENT_TYPES = frozenset({"image/jpeg", "image/png", "application/x-image"})
 ACCEPTED_RESPONSE_TYPES = frozenset({"application/json", "application/*", "*/*"})
 CUSTOM_ATTRIBUTES_HEADER = "X-Amzn-SageMaker-Custom-Attributes"
@@ -52,6 +59,7 @@ DEFAULT_TOP_K = 5
 MAX_TOP_K = 10
 
 THREADS_ENV = "DOGBREED_INFERENCE_THREADS"
+TOP_K_ENV = "DOGBREED_TOP_K"  # the default top_k (a transform job's Environment sets it)
 ONNX_FILE_ENV = "DOGBREED_ONNX_FILE"  # e.g. model.int8.onnx for the quantized variant
 SPIN_ENV = "DOGBREED_ORT_SPIN"  # 1: let idle ONNX Runtime threads spin (lower latency on idle cores)
 MAX_BYTES = image_guard.DEFAULT_MAX_BYTES
@@ -218,6 +226,14 @@ def top_k_from_custom_attributes(attributes: str | None) -> int | None:
     return None
 
 
+def default_top_k() -> int:
+    """DOGBREED_TOP_K when it is set (a transform job's Environment), else DEFAULT_TOP_K."""
+    raw = os.environ.get(TOP_K_ENV, "").strip()
+    if not raw:
+        return DEFAULT_TOP_K
+    return top_k_from_custom_attributes(f"top_k={raw}") or DEFAULT_TOP_K
+
+
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
 
@@ -252,7 +268,7 @@ def read_request(
             code="unsupported_content_type",
         )
     image_guard.check_body_size(data, max_bytes=MAX_BYTES)
-    top_k = top_k_from_custom_attributes(custom_attributes) or DEFAULT_TOP_K
+    top_k = top_k_from_custom_attributes(custom_attributes) or default_top_k()
     return RawRequest(data, top_k)
 
 
@@ -310,14 +326,32 @@ def check_accept(accept: str | None) -> str:
     if not accept or not accept.strip():
         return JSON_CONTENT_TYPE
     for media_range in accept.split(","):
-        if media_type(media_range) in ACCEPTED_RESPONSE_TYPES:
+        kind = media_type(media_range)
+        if kind == JSON_LINES_CONTENT_TYPE:
+            return JSON_LINES_CONTENT_TYPE
+        if kind in ACCEPTED_RESPONSE_TYPES:
             return JSON_CONTENT_TYPE
-    raise NotAcceptableError(f"cannot produce {accept!r}; accept application/json", code="not_acceptable")
+    raise NotAcceptableError(
+        f"cannot produce {accept!r}; accept application/json or application/jsonlines", code="not_acceptable"
+    )
 
 
 def render(document: Mapping[str, Any], accept: str | None) -> tuple[str, str]:
-    """(body, content type) for a response document."""
-    return json.dumps(document, separators=(",", ":")), check_accept(accept)
+    """(body, content type) for a response document: JSON, or one JSON line."""
+    content_type = check_accept(accept)
+    body = json.dumps(document, separators=(",", ":"))
+    return (body + "\n" if content_type == JSON_LINES_CONTENT_TYPE else body), content_type
+
+
+def render_rejection(error: InputError, accept: str | None) -> tuple[str, str] | None:
+    """A bad input as a 200 JSON line `{"rejected": {"code", "message"}}` when the caller reads JSON
+    Lines (Batch Transform); None when it gets the error's 4xx instead."""
+    try:
+        if check_accept(accept) != JSON_LINES_CONTENT_TYPE:
+            return None
+    except InputError:
+        return None
+    return render({"rejected": error.to_dict()["error"]}, accept)
 
 
 # ----------------------------------------------------------------------- SageMaker handler functions
@@ -356,10 +390,19 @@ def model_fn(model_dir: str) -> ImageClassifier:
     return model
 
 
-def input_fn(request_body: Any, request_content_type: str, context: Any = None) -> PredictionRequest:
+@dataclass(frozen=True)
+class Rejection:
+    """A bad input of a JSON Lines caller: passed through predict_fn, rendered by output_fn."""
+
+    error: InputError
+
+
+def input_fn(
+    request_body: Any, request_content_type: str, context: Any = None
+) -> PredictionRequest | Rejection:
     # `context` is passed by the toolkit when the function takes three parameters; it carries the
-    # request headers (for top_k on binary bodies). The toolkit does not hand the model to input_fn:
-    # the image size is the one model_fn loaded in this worker.
+    # request headers (for top_k on binary bodies, and Accept). The toolkit does not hand the model
+    # to input_fn: the image size is the one model_fn loaded in this worker.
     try:
         return parse_request(
             request_body,
@@ -368,15 +411,24 @@ def input_fn(request_body: Any, request_content_type: str, context: Any = None) 
             custom_attributes=_request_header(context, CUSTOM_ATTRIBUTES_HEADER),
         )
     except InputError as error:
+        if render_rejection(error, _request_header(context, "Accept")) is not None:
+            return Rejection(error)
         raise _for_container(error) from error
 
 
-def predict_fn(input_data: PredictionRequest, model: ImageClassifier) -> dict[str, Any]:
+def predict_fn(input_data: PredictionRequest | Rejection, model: ImageClassifier) -> Any:
+    if isinstance(input_data, Rejection):
+        return input_data
     return predict_many([input_data], model)[0]
 
 
-def output_fn(prediction: Mapping[str, Any], accept: str) -> tuple[str, str]:
+def output_fn(prediction: Any, accept: str) -> tuple[str, str]:
     try:
+        if isinstance(prediction, Rejection):
+            rendered = render_rejection(prediction.error, accept)
+            if rendered is None:
+                raise prediction.error
+            return rendered
         return render(prediction, accept)
     except InputError as error:
         raise _for_container(error) from error

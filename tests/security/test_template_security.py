@@ -56,6 +56,7 @@ STAR_ONLY_ACTIONS: dict[str, str] = {
     "ec2:DescribeSecurityGroups": "EC2 describe calls take no ARN (SageMaker in the optional VPC)",
     "sagemaker:ListEndpoints": "SageMaker list calls take no ARN (the pipeline's error-free endpoint probe)",
     "sagemaker:ListTags": "granted on * by AWS's generated policies for the SageMaker .sync integrations",
+    "sagemaker:ListModels": "SageMaker list calls take no ARN (a batch's model version looked up by name)",
 }
 # SAM policy templates that expand to statements on one named resource of this stack.
 SCOPED_SAM_POLICY_TEMPLATES = {"LambdaInvokePolicy": "FunctionName"}

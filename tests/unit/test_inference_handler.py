@@ -192,7 +192,48 @@ def test_top_k_from_the_toolkit_context(model: inference.ImageClassifier) -> Non
             return "top_k=1" if name == inference.CUSTOM_ATTRIBUTES_HEADER else None
 
     request = inference.input_fn(image_bytes(0), "image/jpeg", Context())
+    assert isinstance(request, inference.PredictionRequest)
     assert request.top_k == 1
+
+
+def test_top_k_defaults_to_the_environments(
+    model: inference.ImageClassifier, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A transform job has no custom attributes: its Environment sets the default
+    monkeypatch.setenv(inference.TOP_K_ENV, "2")
+    request = inference.parse_request(image_bytes(0), "image/jpeg", model.image_size)
+    assert request.top_k == 2
+    assert (
+        inference.parse_request(
+            image_bytes(0), "image/jpeg", model.image_size, custom_attributes="top_k=4"
+        ).top_k
+        == 4
+    )
+
+
+def test_json_lines_callers_get_one_line_per_answer_and_bad_inputs_as_rejection_lines(
+    model: inference.ImageClassifier,
+) -> None:
+    class Context:
+        def get_request_header(self, _index: int, name: str) -> str | None:
+            return "application/jsonlines" if name == "Accept" else None
+
+    # Given Batch Transform's Accept header: a good image is one JSON line
+    good = inference.predict_fn(inference.input_fn(image_bytes(1), "image/jpeg", Context()), model)
+    body, content_type = inference.output_fn(good, "application/jsonlines")
+    assert content_type == "application/jsonlines"
+    assert body.endswith("\n") and body.count("\n") == 1
+    assert json.loads(body)["predictions"][0]["breed"] == TINY_CLASSES[1]
+
+    # And a file that is not an image is a 200 rejection line, not an error that would fail the job
+    bad = inference.predict_fn(inference.input_fn(b"not an image", "image/jpeg", Context()), model)
+    body, content_type = inference.output_fn(bad, "application/jsonlines")
+    assert content_type == "application/jsonlines"
+    assert json.loads(body)["rejected"]["code"] == "not_an_image"
+
+    # While a JSON caller still gets the client error
+    with pytest.raises(InputError):
+        inference.input_fn(b"not an image", "image/jpeg", None)
 
 
 # "²" passes str.isdigit() and 4,301 digits pass it too, but int() refuses both (found by fuzzing).

@@ -1,4 +1,5 @@
-"""The pipeline definition against AWS's rules, for every state whether or not a run reaches it.
+"""Every state machine definition (statemachine/*.asl.json: the training pipeline, the batch
+transform) against AWS's rules, for every state whether or not a run reaches it.
 
 - Every name in every Retry/Catch `ErrorEquals` is one that Task's integration can raise, by AWS's
   documented naming (`dogbreed.aws.stepfunctions`, derived from botocore's error shapes), a
@@ -20,7 +21,7 @@ from typing import Any
 import pytest
 from dogbreed_job.metrics import METRIC_DEFINITIONS
 
-from dogbreed import STATE_MACHINE_PATH
+from dogbreed import REPO_ROOT, STATE_MACHINE_PATH
 from dogbreed.aws import service_models
 from dogbreed.aws import stepfunctions as sfn_rules
 from dogbreed.pipeline import approval
@@ -30,6 +31,11 @@ from dogbreed.template_stack import TemplateStack
 ASL_TEXT = STATE_MACHINE_PATH.read_text(encoding="utf-8")
 DEFINITION = load_definition()
 TASKS = dict(task_states(DEFINITION))
+STATE_MACHINE_FILES = sorted((REPO_ROOT / "statemachine").glob("*.asl.json"))
+DEFINITIONS = {path.name: load_definition(path) for path in STATE_MACHINE_FILES}
+ALL_TASKS = [
+    (file, name, state) for file, definition in DEFINITIONS.items() for name, state in task_states(definition)
+]
 # Error names the project's own code raises through a task token (SendTaskFailure).
 TASK_TOKEN_ERRORS = {"sns:publish.waitForTaskToken": {approval.APPROVAL_REJECTED_ERROR}}
 # JSONPath-era fields that a JSONata state may not carry.
@@ -91,8 +97,19 @@ def request_field_problems(definition: dict[str, Any]) -> list[str]:
     return problems
 
 
-def test_every_error_name_in_every_retry_and_catch_can_be_raised_by_its_task() -> None:
-    assert error_name_problems(DEFINITION) == []
+def test_every_state_machine_file_is_checked_and_deployed_by_the_template() -> None:
+    deployed = {
+        resource["Properties"]["DefinitionUri"]
+        for resource in TemplateStack.load().resources.values()
+        if resource["Type"] == "AWS::Serverless::StateMachine"
+    }
+    assert {f"statemachine/{path.name}" for path in STATE_MACHINE_FILES} == deployed
+    assert {"training_pipeline.asl.json", "batch_transform.asl.json"} <= set(DEFINITIONS)
+
+
+@pytest.mark.parametrize("file", sorted(DEFINITIONS))
+def test_every_error_name_in_every_retry_and_catch_can_be_raised_by_its_task(file: str) -> None:
+    assert error_name_problems(DEFINITIONS[file]) == []
 
 
 def test_a_misnamed_error_is_caught_by_the_check() -> None:
@@ -107,8 +124,9 @@ def test_a_misnamed_error_is_caught_by_the_check() -> None:
     ]
 
 
-def test_every_literal_request_field_of_every_task_is_in_the_apis_input_shape() -> None:
-    assert request_field_problems(DEFINITION) == []
+@pytest.mark.parametrize("file", sorted(DEFINITIONS))
+def test_every_literal_request_field_of_every_task_is_in_the_apis_input_shape(file: str) -> None:
+    assert request_field_problems(DEFINITIONS[file]) == []
 
 
 def test_a_misspelled_request_field_is_caught_by_the_check() -> None:
@@ -120,36 +138,59 @@ def test_a_misspelled_request_field_is_caught_by_the_check() -> None:
     ]
 
 
-OPTIMIZED_SAGEMAKER = [name for name, state in TASKS.items() if ":::sagemaker:" in state["Resource"]]
+OPTIMIZED_SAGEMAKER = [
+    (file, name) for file, name, state in ALL_TASKS if ":::sagemaker:" in state["Resource"]
+]
 
 
-@pytest.mark.parametrize("name", OPTIMIZED_SAGEMAKER)
-def test_sagemaker_creates_and_updates_are_not_retried(name: str) -> None:
-    assert "Retry" not in TASKS[name]
+@pytest.mark.parametrize(("file", "name"), OPTIMIZED_SAGEMAKER)
+def test_sagemaker_creates_and_updates_are_not_retried(file: str, name: str) -> None:
+    assert "Retry" not in DEFINITIONS[file]["States"][name]
+
+
+def test_the_batch_transform_is_an_optimized_sync_sagemaker_task() -> None:
+    assert ("batch_transform.asl.json", "Transform") in OPTIMIZED_SAGEMAKER
+    resource = DEFINITIONS["batch_transform.asl.json"]["States"]["Transform"]["Resource"]
+    assert resource == "arn:${Partition}:states:::sagemaker:createTransformJob.sync"
 
 
 def test_a_retried_create_carries_an_idempotency_token() -> None:
-    for name, state in TASKS.items():
+    for file, name, state in ALL_TASKS:
         action = sfn_rules.parse_resource(state["Resource"]).action
         if action.startswith("create") and "Retry" in state:
-            assert "ClientToken" in state["Arguments"], name
+            assert "ClientToken" in state["Arguments"], f"{file}: {name}"
 
 
-def test_the_definition_is_jsonata_throughout() -> None:
-    assert DEFINITION["QueryLanguage"] == "JSONata"
-    for name, state in DEFINITION["States"].items():
+@pytest.mark.parametrize("file", sorted(DEFINITIONS))
+def test_the_definition_is_jsonata_throughout(file: str) -> None:
+    definition = DEFINITIONS[file]
+    assert definition["QueryLanguage"] == "JSONata"
+    for name, state in definition["States"].items():
         assert not JSONPATH_FIELDS & set(state), f"{name} uses JSONPath fields"
         assert state.get("QueryLanguage", "JSONata") == "JSONata"
 
 
-def test_no_literal_arns_or_account_ids() -> None:
-    assert not re.search(r"arn:aws:", ASL_TEXT), "ARNs come in through DefinitionSubstitutions"
-    assert not re.search(r"\b\d{12}\b", ASL_TEXT)
+@pytest.mark.parametrize("path", STATE_MACHINE_FILES, ids=lambda path: path.name)
+def test_no_literal_arns_or_account_ids(path: Any) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert not re.search(r"arn:aws:", text), "ARNs come in through DefinitionSubstitutions"
+    assert not re.search(r"\b\d{12}\b", text)
 
 
-def test_every_substitution_is_defined_by_the_template_and_used() -> None:
-    used = set(re.findall(r"\$\{([^}]+)\}", ASL_TEXT))
-    defined = set(TemplateStack.load().resources["TrainingPipeline"]["Properties"]["DefinitionSubstitutions"])
+def _state_machine_resource(file: str) -> dict[str, Any]:
+    (resource,) = [
+        resource
+        for resource in TemplateStack.load().resources.values()
+        if resource["Type"] == "AWS::Serverless::StateMachine"
+        and resource["Properties"]["DefinitionUri"] == f"statemachine/{file}"
+    ]
+    return resource
+
+
+@pytest.mark.parametrize("path", STATE_MACHINE_FILES, ids=lambda path: path.name)
+def test_every_substitution_is_defined_by_the_template_and_used(path: Any) -> None:
+    used = set(re.findall(r"\$\{([^}]+)\}", path.read_text(encoding="utf-8")))
+    defined = set(_state_machine_resource(path.name)["Properties"]["DefinitionSubstitutions"])
     assert used == defined
 
 

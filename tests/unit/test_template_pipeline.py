@@ -34,10 +34,25 @@ def test_state_machine_has_the_sync_rule_and_autoscaling_permissions() -> None:
     )
 
 
-def test_sagemaker_role_is_scoped_to_data_bucket_prefixes() -> None:
+# Batch Transform jobs run with the model's role: images in, one .out per image under the batch.
+BATCH_STATEMENTS = {
+    "ReadBatchInputs": (["s3:GetObject"], "${InferenceBucket.Arn}/*"),
+    "WriteBatchResults": (
+        ["s3:PutObject", "s3:AbortMultipartUpload"],
+        "${InferenceBucket.Arn}/batches/*/results/*",
+    ),
+}
+
+
+def test_sagemaker_role_is_scoped_to_data_bucket_prefixes_and_batch_results() -> None:
     statements = [s for lid, s in identity_statements(RESOURCES) if lid == "SageMakerExecutionRole"]
+    batch = {s["Sid"]: s for s in statements if "InferenceBucket" in json.dumps(s)}
+    assert {sid: (actions(s), s["Resource"]["Fn::Sub"]) for sid, s in batch.items()} == BATCH_STATEMENTS
     for statement in statements:
-        if any(a.startswith("s3:") for a in actions(statement)):
+        if (
+            any(a.startswith("s3:") for a in actions(statement))
+            and statement.get("Sid") not in BATCH_STATEMENTS
+        ):
             text = json.dumps(statement)
             assert "DataBucket" in text and "InferenceBucket" not in text
             if "s3:ListBucket" not in actions(statement):

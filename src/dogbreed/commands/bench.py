@@ -11,6 +11,7 @@ from typing import Any
 
 # One line per benchmark module; keep alphabetical.
 BENCH_MODULES: tuple[str, ...] = (
+    "dogbreed.bench.batch_bench",
     "dogbreed.bench.endpoint",
     "dogbreed.bench.lambda_bench",
     "dogbreed.bench.load",

@@ -230,6 +230,13 @@ def render_status(status: dict[str, Any]) -> str:
             for job in sm.get("training_jobs", [])
         ],
         "",
+        "transform jobs in progress:",
+        *[
+            f"  {job['TransformJobName']:<48} {job['processed']}/{job['inputs']} inputs, "
+            f"{len(job['failed'])} failed"
+            for job in sm.get("transform_jobs", [])
+        ],
+        "",
         "endpoints:",
     ]
     fleets = {fleet["EndpointName"]: fleet for fleet in sm.get("fleets", [])}

@@ -9,9 +9,9 @@ relies on, so a moto upgrade fails loudly instead of quietly running something e
 What it patches (one dispatch point, `state_task_factory.state_task_service_for`):
 
 - `arn:aws:states:::sagemaker:<action>[.sync]` (optimized integrations: createTrainingJob(.sync),
-  createHyperParameterTuningJob(.sync), createModel, createEndpointConfig, createEndpoint,
-  updateEndpoint) -> the plugged-in `SageMakerBackend`. `.sync` polls `describe_*` until the job
-  is Completed (the describe output is the task result, as on AWS) or Failed/Stopped
+  createHyperParameterTuningJob(.sync), createTransformJob(.sync), createModel, createEndpointConfig,
+  createEndpoint, updateEndpoint) -> the plugged-in `SageMakerBackend`. `.sync` polls `describe_*`
+  until the job is Completed (the describe output is the task result, as on AWS) or Failed/Stopped
   (`States.TaskFailed`, the describe output as the cause).
 - `arn:aws:states:::aws-sdk:sagemaker:<action>` (describeEndpoint, describeTrainingJob,
   stopTrainingJob, stopHyperParameterTuningJob, ...) -> the same backend, method `<action>` in
@@ -119,8 +119,8 @@ class ShimError(RuntimeError):
 class SageMakerBackend(Protocol):
     """boto3-shaped SageMaker operations (keyword arguments in, response dict out, `ClientError`
     with SageMaker's codes for errors). `.sync` completion is observed through `describe_*`:
-    TrainingJobStatus / HyperParameterTuningJobStatus InProgress|Stopping -> keep waiting,
-    Completed -> task succeeds with the describe output, Failed|Stopped -> task fails."""
+    TrainingJobStatus / HyperParameterTuningJobStatus / TransformJobStatus InProgress|Stopping -> keep
+    waiting, Completed -> task succeeds with the describe output, Failed|Stopped -> task fails."""
 
     def create_training_job(self, **request: Any) -> dict[str, Any]: ...
     def describe_training_job(self, **request: Any) -> dict[str, Any]: ...
@@ -143,6 +143,7 @@ _SYNC_JOBS: Final[dict[str, tuple[str, str, str]]] = {
         "HyperParameterTuningJobName",
         "HyperParameterTuningJobStatus",
     ),
+    "createTransformJob": ("describe_transform_job", "TransformJobName", "TransformJobStatus"),
 }
 OPTIMIZED_ACTIONS: Final[frozenset[str]] = frozenset(
     {*_SYNC_JOBS, "createModel", "createEndpointConfig", "createEndpoint", "updateEndpoint"}

@@ -129,6 +129,9 @@ def create_app(settings: ServeSettings | None = None) -> Starlette:
             prediction = await worker.batcher.submit(parsed)
             content, content_type = handler.render(prediction, accept)
         except handler.input_error as error:
+            rejection = handler.render_rejection(error, accept)
+            if rejection is not None:  # Batch Transform: one bad image must not fail the job
+                return Response(rejection[0], media_type=rejection[1])
             status = int(getattr(error, "status", 400))
             code = str(getattr(error, "code", "invalid_input"))
             return error_response(status, code, str(getattr(error, "message", error)))

@@ -109,6 +109,11 @@ class Handler:
     def images_in(self, request: Any) -> int:
         return len(getattr(request, "top_ks", (None,)))
 
+    def render_rejection(self, error: Exception, accept: str | None) -> tuple[str, str] | None:
+        """A bad input as a 200 answer (JSON Lines callers such as Batch Transform), else None."""
+        render = getattr(self.module, "render_rejection", None)
+        return None if render is None else render(error, accept)
+
     def render(self, prediction: Any, accept: str | None) -> tuple[str, str]:
         render = self.module.render if self.batched else self.module.output_fn
         body, content_type = render(prediction, accept)

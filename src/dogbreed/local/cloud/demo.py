@@ -54,7 +54,7 @@ def _say(text: str) -> None:
 
 
 def _step(number: int, title: str) -> None:
-    _say(f"\n== [{number}/6] {title}")
+    _say(f"\n== [{number}/7] {title}")
 
 
 @dataclass
@@ -66,6 +66,7 @@ class DemoResult:
     results: dict[str, str] = field(default_factory=dict)  # incoming key -> results/ or rejected/ key
     rejected: dict[str, Any] = field(default_factory=dict)
     api_responses: list[dict[str, Any]] = field(default_factory=list)
+    batch: dict[str, Any] = field(default_factory=dict)  # the batch's execution output (its summary)
     endpoint_latency_ms: list[float] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -350,12 +351,27 @@ def run_demo(args: argparse.Namespace) -> int:
         runtime.invoke_endpoint(EndpointName=outputs["EndpointName"], ContentType="image/jpeg", Body=sample)
         result.endpoint_latency_ms.append((time.perf_counter() - call_started) * 1000)
 
-    _step(6, "summary")
+    from dogbreed.batch import submit as submit_batch
+    from dogbreed.batch import wait_for_execution
+
+    _step(6, f"the same files as one batch (Batch Transform): batches/{result.dataset_id}/manifest.json")
+    batch_started = time.monotonic()
+    submit_batch(s3, bucket, result.dataset_id, {"prefix": f"{prefix}/", "top_k": 3})
+    finished = wait_for_execution(sfn, outputs["BatchTransformPipelineArn"], result.dataset_id, timeout=300)
+    result.batch = json.loads(finished.get("output") or "{}") or {"error": finished.get("error")}
+    result.seconds["batch"] = time.monotonic() - batch_started
+    _say(f"  batch {finished['status']}: {json.dumps(result.batch)[:600]}")
+
+    _step(7, "summary")
     result.seconds["total"] = time.monotonic() - started
     print(render_summary(result, state, dynamodb, state.client("sagemaker")))
     if args.json_summary:
         args.json_summary.write_text(json.dumps(vars(result), indent=2, default=str), encoding="utf-8")
-    ok = len(result.results) == len(keys) and all(r["status"] == 201 for r in result.api_responses)
+    ok = (
+        len(result.results) == len(keys)
+        and all(r["status"] == 201 for r in result.api_responses)
+        and result.batch.get("results", 0) + result.batch.get("rejected", 0) == len(keys)
+    )
     return 0 if ok else 1
 
 
@@ -403,6 +419,8 @@ def render_summary(result: DemoResult, state: cloud_state.CloudState, dynamodb: 
         "results (S3):",
         *[f"  s3://{outputs['InferenceBucketName']}/{value}" for value in result.results.values()],
         f"rejected        {result.rejected.get('source_key')}: {json.dumps(result.rejected.get('reason'))}",
+        f"batch           {result.batch.get('results')} results, {result.batch.get('rejected')} rejected "
+        f"in {result.seconds.get('batch', 0):.0f} s: {result.batch.get('summary_uri')}",
         "predictions (DynamoDB table " + outputs["PredictionsTableName"] + "):",
         *[f"  prediction_id={pid}" for pid in predictions],
         "",

@@ -15,6 +15,7 @@ tell the difference. Each operation is answered by one service:
     tuning     TuningService     hyperparameter tuning jobs (tuning.py)
     models     ModelStore        models, endpoint configs   (models.py)
     endpoints  EndpointService   endpoints and their fleets (endpoints.py, fleet.py, health.py)
+    transform  TransformService  Batch Transform jobs over the same model servers (transform.py)
     tags       TagStore          AddTags, ListTags, DeleteTags (tags.py)
 """
 
@@ -48,6 +49,7 @@ from dogbreed.local.sagemaker.runtime import Router, runtime_server
 from dogbreed.local.sagemaker.serverless import DEFAULT_IDLE_SECONDS, stop_idle_workers
 from dogbreed.local.sagemaker.tags import TagStore
 from dogbreed.local.sagemaker.training import TrainingService
+from dogbreed.local.sagemaker.transform import TransformService
 from dogbreed.local.sagemaker.tuning import TuningService
 
 if TYPE_CHECKING:
@@ -98,6 +100,10 @@ class LocalSageMaker:
     update_endpoint = _Operation("endpoints")
     delete_endpoint = _Operation("endpoints")
     list_endpoints = _Operation("endpoints")
+    create_transform_job = _Operation("transform")
+    describe_transform_job = _Operation("transform")
+    stop_transform_job = _Operation("transform")
+    list_transform_jobs = _Operation("transform")
     add_tags = _Operation("tags")
     list_tags = _Operation("tags")
     delete_tags = _Operation("tags")
@@ -162,6 +168,16 @@ class LocalSageMaker:
             region=region,
             serve_command=serve_command,
             serverless_idle_seconds=serverless_idle_seconds,
+        )
+        self.transform = TransformService(
+            state_dir=self.state_dir,
+            models=self.models,
+            processes=self.processes,
+            tags=self.tags,
+            region=region,
+            clients=self.clients,
+            role_clients=role_clients,
+            serve_command=serve_command,
         )
         self.health = Ticker(self.replace_dead_instances, 1.0, name="endpoint-health")
         self.serverless_reaper = Ticker(
@@ -231,6 +247,7 @@ class LocalSageMaker:
         return {
             "runtime_url": self.runtime.url if self.runtime.started else None,
             "fleets": self.endpoints.fleets(),
+            "transform_jobs": self.transform.progress(),
             "scaling_activities": self.autoscaler.activities(),
             "processes": self.processes.alive_pids(),
         }
@@ -245,6 +262,7 @@ class LocalSageMaker:
         self.serverless_reaper.stop()
         self.tuning.shutdown()
         self.training.shutdown()
+        self.transform.shutdown()
         self.endpoints.shutdown()
         self.metrics.stop()
         self.publish_metrics()
