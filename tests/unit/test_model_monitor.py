@@ -5,7 +5,6 @@ corrupt)."""
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from datetime import UTC, datetime
@@ -18,14 +17,20 @@ from model_monitor.baseline import CONFIDENCE_EDGES, Baseline, BaselineError, bu
 from model_monitor.capture import CaptureRecord, hour_prefix, parse_lines, parse_record, payload
 from model_monitor.drift import DRIFT, INSUFFICIENT, NO_DATA, OK, Thresholds, drift_report
 from model_monitor.image_stats import FEATURES, ImageStatsError, image_stats
-from PIL import Image
 
-from dogbreed.bench.tiny_model import TINY_CLASSES, solid_color_image, solid_color_jpeg
+from dogbreed.bench.tiny_model import TINY_CLASSES, solid_color_jpeg
+from tests.support.monitor_traffic import (
+    VERSION,
+    capture,
+    in_distribution,
+    jpeg,
+    off_distribution,
+    tiny_baseline,
+)
 
 # The capture record of the SageMaker developer guide's data capture example ("Capture data from
 # real-time endpoint", https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-data-capture-endpoint.html).
 DOCUMENTED_EXAMPLE = Path(__file__).parents[1] / "fixtures" / "sagemaker_data_capture_example.jsonl"
-VERSION = "model-v1"
 
 
 def test_the_documented_capture_example_parses() -> None:
@@ -139,12 +144,6 @@ def test_histogram_puts_out_of_range_values_in_the_edge_bins() -> None:
 # --- image statistics and the baseline ---------------------------------------------------------
 
 
-def jpeg(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="JPEG")
-    return buffer.getvalue()
-
-
 def test_image_stats_measure_size_aspect_and_brightness() -> None:
     white = jpeg(np.full((30, 60, 3), 255, dtype=np.uint8))
 
@@ -186,40 +185,9 @@ def test_the_baseline_round_trips_through_json_and_refuses_other_documents() -> 
 # --- the drift report ---------------------------------------------------------------------------
 
 
-def in_distribution(seed: int) -> tuple[bytes, int, float]:
-    label = seed % len(TINY_CLASSES)
-    return solid_color_jpeg(label, seed=seed), label, 0.9 + 0.05 * ((seed * 7) % 3) / 2
-
-
-def off_distribution(seed: int) -> tuple[bytes, int, float]:
-    """Inverted colours at another size: the model sees what it was never trained on, says class 0
-    with little confidence."""
-    image = 255 - solid_color_image(seed % len(TINY_CLASSES), 96, seed)
-    return jpeg(image), 0, 0.35 + 0.1 * (seed % 3)
-
-
-def capture(image: bytes, label: int, confidence: float, version: str = VERSION) -> CaptureRecord:
-    others = (1 - confidence) / 2
-    predictions = [{"breed": TINY_CLASSES[label], "class_index": label, "probability": confidence}] + [
-        {"breed": TINY_CLASSES[i], "class_index": i, "probability": others}
-        for i in range(len(TINY_CLASSES))
-        if i != label
-    ]
-    body = json.dumps({"model_version": version, "predictions": predictions}).encode()
-    return CaptureRecord(
-        event_id=f"e{label}",
-        inference_time=datetime.now(UTC),
-        endpoint_input=payload("image/jpeg", "INPUT", image, as_text=False),
-        endpoint_output=payload("application/json", "OUTPUT", body, as_text=True),
-    )
-
-
 @pytest.fixture(scope="module")
 def baseline() -> Baseline:
-    training = [in_distribution(seed) for seed in range(300, 390)]
-    return baseline_for(
-        [i for i, _, _ in training], [c for _, _, c in training], [label for _, label, _ in training]
-    )
+    return tiny_baseline()
 
 
 def test_held_out_traffic_from_the_training_distribution_shows_no_drift(baseline: Baseline) -> None:
