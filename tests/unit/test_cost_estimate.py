@@ -16,6 +16,7 @@ from dogbreed.cost.estimate import (
     pipeline_run_cost,
     prediction_cost,
 )
+from dogbreed.cost.monitor import drift_alarm_count, monitor_monthly_cost
 
 PRICES: dict[str, Any] = {
     "sagemaker_training_per_hour": {"ml.t": 2.0},
@@ -26,6 +27,11 @@ PRICES: dict[str, Any] = {
     "api_gateway_rest_per_million_requests": 3.5,
     "dynamodb_per_million_write_units": 1.0,
     "step_functions_per_thousand_transitions": 0.025,
+    "s3_per_thousand_get": 0.4,
+    "s3_per_thousand_put": 5.0,
+    "cloudwatch_metric_per_month": 0.3,
+    "cloudwatch_put_metric_data_per_thousand": 0.01,
+    "cloudwatch_alarm_per_month": 0.1,
     "assumptions": {
         "epoch_minutes": {"ml.t": 6.0},
         "job_overhead_minutes": 6,
@@ -37,6 +43,10 @@ PRICES: dict[str, Any] = {
         "image_kb": 1024,
         "dynamodb_writes_per_prediction": 2,
         "hours_per_month": 730,
+        "monitor_seconds_per_run": 10,
+        "monitor_memory_mb": 512,
+        "capture_files_per_hour": 2,
+        "monitor_model_versions": 1,
     },
 }
 PARAMETERS = {
@@ -51,6 +61,7 @@ PARAMETERS = {
     "EndpointInstanceType": "ml.h",
     "EndpointMinInstances": "2",
     "ScalingTargetInvocationsPerInstance": "1000",
+    "MonitorScheduleMinutes": "30",
 }
 
 
@@ -92,6 +103,25 @@ def test_endpoint_floor_and_prediction_arithmetic() -> None:
     )
 
 
+def test_monitor_month_arithmetic() -> None:
+    cost = monitor_monthly_cost(PARAMETERS, PRICES, alarms=3)
+    runs = 730 * 2  # every 30 minutes
+    assert cost.runs_per_month == runs
+    assert cost.lambda_usd == pytest.approx(runs * 10 * 0.5 * 0.00001 + runs / 1e6 * 0.2)
+    files = 730 * 2
+    assert cost.s3_usd == pytest.approx((files + runs * 2) / 1000 * 0.4 + files / 1000 * 5.0)
+    # 8 metrics, per endpoint and per endpoint and model version
+    assert cost.metrics_usd == pytest.approx(16 * 0.3 + runs / 1000 * 0.01)
+    assert cost.alarms_usd == pytest.approx(0.3)
+    assert cost.total_usd == pytest.approx(cost.lambda_usd + cost.s3_usd + cost.metrics_usd + cost.alarms_usd)
+
+
+def test_the_monitor_month_counts_the_templates_drift_alarms() -> None:
+    from dogbreed.template_stack import load_template
+
+    assert drift_alarm_count(load_template()) == 3
+
+
 def test_unknown_instance_type_is_a_clear_error() -> None:
     with pytest.raises(CostError, match=r"ml\.nope"):
         pipeline_run_cost({**PARAMETERS, "TuningInstanceType": "ml.nope"}, PRICES)
@@ -110,8 +140,15 @@ def test_cost_command_prints_dev_and_prod(capsys: pytest.CaptureFixture[str]) ->
     assert main(["cost"]) == 0
     out = capsys.readouterr().out
     assert "dev" in out.splitlines()[0] and "prod" in out.splitlines()[0]
-    for label in ("pipeline run", "same run on demand", "endpoint floor / month", "per 1M predictions"):
+    for label in (
+        "pipeline run",
+        "same run on demand",
+        "endpoint floor / month",
+        "per 1M predictions",
+        "drift monitor / month",
+    ):
         assert label in out
     assert main(["cost", "--env", "prod", "--json", "--set", "MaxTuningJobs=1"]) == 0
     (prod,) = json.loads(capsys.readouterr().out)
     assert prod["parameters"]["MaxTuningJobs"] == "1"
+    assert prod["monitor_monthly"]["total_usd"] > 0

@@ -5,7 +5,8 @@ One pipeline run = the tuning trials (MaxTuningJobs x one instance each) + the f
 are its epochs x minutes per epoch (prices.json assumptions) + start-up overhead. Managed spot
 bills (1 - spot_savings) of that. The endpoint floor is EndpointMinInstances always on; a million
 predictions add Lambda, API Gateway, DynamoDB and the instance-hours they keep busy at the scaling
-target (SageMakerVariantInvocationsPerInstance is per minute).
+target (SageMakerVariantInvocationsPerInstance is per minute). The drift monitor's month is
+`dogbreed.cost.monitor`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from dogbreed.cost.monitor import MonitorCost, drift_alarm_count, monitor_monthly_cost
 from dogbreed.stack_target import samconfig_overrides
 from dogbreed.template_stack import load_template, parameter_values
 
@@ -68,11 +70,13 @@ class Estimate:
     run: PipelineRunCost
     endpoint_floor_monthly_usd: float
     per_million_predictions: PredictionCost
+    monitor_monthly: MonitorCost
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["run"]["spot_saving_usd"] = self.run.spot_saving_usd
         data["per_million_predictions"]["total_usd"] = self.per_million_predictions.total_usd
+        data["monitor_monthly"]["total_usd"] = self.monitor_monthly.total_usd
         return data
 
 
@@ -173,6 +177,7 @@ def estimate(environment: str, parameters: dict[str, str], prices: dict[str, Any
         run=pipeline_run_cost(parameters, prices),
         endpoint_floor_monthly_usd=endpoint_floor_monthly(parameters, prices),
         per_million_predictions=prediction_cost(parameters, prices),
+        monitor_monthly=monitor_monthly_cost(parameters, prices, alarms=drift_alarm_count(load_template())),
     )
 
 
@@ -222,6 +227,18 @@ def format_table(estimates: list[Estimate], prices: dict[str, Any]) -> str:
     row("  DynamoDB", [usd(e.per_million_predictions.dynamodb_usd) for e in estimates])
     row("  endpoint (busy hours)", [usd(e.per_million_predictions.endpoint_usd) for e in estimates])
     row("  endpoint data", [usd(e.per_million_predictions.data_processed_usd) for e in estimates])
+    row(
+        "drift monitor / month",
+        [
+            f"{usd(e.monitor_monthly.total_usd)} (every {x['MonitorScheduleMinutes']} min)"
+            for e, x in zip(estimates, p, strict=True)
+        ],
+    )
+    row("  Lambda and S3", [usd(e.monitor_monthly.lambda_usd + e.monitor_monthly.s3_usd) for e in estimates])
+    row(
+        "  metrics and alarms",
+        [usd(e.monitor_monthly.metrics_usd + e.monitor_monthly.alarms_usd) for e in estimates],
+    )
 
     label_width = max(len(label) for label, _ in rows)
     widths = [

@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 
 from dogbreed.local.cloud import state as cloud_state
+from dogbreed.local.cloud.demo_drift import watch_drift
 from dogbreed.packaging import source_tarball
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
@@ -54,7 +55,7 @@ def _say(text: str) -> None:
 
 
 def _step(number: int, title: str) -> None:
-    _say(f"\n== [{number}/6] {title}")
+    _say(f"\n== [{number}/7] {title}")
 
 
 @dataclass
@@ -68,6 +69,7 @@ class DemoResult:
     api_responses: list[dict[str, Any]] = field(default_factory=list)
     endpoint_latency_ms: list[float] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    drift: dict[str, Any] = field(default_factory=dict)  # the monitor's summaries and the alarm states
 
 
 def pack_sourcedir() -> bytes:
@@ -350,7 +352,10 @@ def run_demo(args: argparse.Namespace) -> int:
         runtime.invoke_endpoint(EndpointName=outputs["EndpointName"], ContentType="image/jpeg", Body=sample)
         result.endpoint_latency_ms.append((time.perf_counter() - call_started) * 1000)
 
-    _step(6, "summary")
+    _step(6, "watch the model: data capture, the drift monitor and its alarms")
+    result.drift = watch_drift(state, runtime, dataset, _say)
+
+    _step(7, "summary")
     result.seconds["total"] = time.monotonic() - started
     print(render_summary(result, state, dynamodb, state.client("sagemaker")))
     if args.json_summary:

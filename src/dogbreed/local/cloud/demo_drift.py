@@ -1,0 +1,80 @@
+"""The demo's "watch the model" step: held-out images from the training distribution through the
+endpoint (captured), the drift monitor over the window (no drift); then the same images with their
+colours inverted, a kind of image the model never saw, the monitor again (drift) and the stack's drift
+alarms going to ALARM on the local CloudWatch."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageOps
+
+from dogbreed.local.cloud.monitor_command import invoke_monitor, render
+from dogbreed.local.cloud.stack import STACK_NAME
+from dogbreed.local.cloud.state import CloudState
+from dogbreed.template_stack import TemplateStack
+
+DRIFT_ALARMS = ("ClassDriftAlarm", "ConfidenceDriftAlarm", "ImageDriftAlarm")
+# The local SageMaker writes captures once a second; a little more lets the last file land.
+CAPTURE_SETTLE_SECONDS = 2.5
+
+
+def held_out_images(dataset: Path) -> list[bytes]:
+    """The valid and test splits: images of the training distribution the weights never saw."""
+    return [
+        path.read_bytes() for split in ("valid", "test") for path in sorted((dataset / split).rglob("*.jpg"))
+    ]
+
+
+def inverted(image: bytes) -> bytes:
+    with Image.open(io.BytesIO(image)) as opened:
+        buffer = io.BytesIO()
+        ImageOps.invert(opened.convert("RGB")).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def _send(runtime: Any, endpoint: str, images: list[bytes]) -> None:
+    for body in images:
+        runtime.invoke_endpoint(EndpointName=endpoint, ContentType="image/jpeg", Body=body)
+
+
+def alarm_states(cloudwatch: Any, names: list[str]) -> dict[str, str]:
+    alarms = cloudwatch.describe_alarms(AlarmNames=names)["MetricAlarms"]
+    return {alarm["AlarmName"]: alarm["StateValue"] for alarm in alarms}
+
+
+def watch_drift(
+    state: CloudState, runtime: Any, dataset: Path, say: Callable[[str], None], *, alarm_timeout: float = 90.0
+) -> dict[str, Any]:
+    endpoint = state.outputs["EndpointName"]
+    images = held_out_images(dataset)
+    say(f"{len(images)} held-out images -> endpoint {endpoint} (data capture on)")
+    _send(runtime, endpoint, images)
+    time.sleep(CAPTURE_SETTLE_SECONDS)
+    held_out_end = datetime.now(UTC)
+    before = invoke_monitor(state, held_out_end)
+    say(render(before))
+
+    say(f"the same {len(images)} images with inverted colours (never seen in training) -> endpoint")
+    time.sleep(1.0)  # the inverted batch starts after the first window's end (whole seconds)
+    _send(runtime, endpoint, [inverted(image) for image in images])
+    time.sleep(CAPTURE_SETTLE_SECONDS)
+    after = invoke_monitor(state)
+    say(render(after))
+
+    cloudwatch = state.client("cloudwatch")
+    stack = TemplateStack.load(stack_name=STACK_NAME)
+    names = [stack.physical_name(logical_id) for logical_id in DRIFT_ALARMS]
+    deadline = time.monotonic() + alarm_timeout
+    states = alarm_states(cloudwatch, names)
+    while time.monotonic() < deadline and "ALARM" not in states.values():
+        time.sleep(2.0)
+        states = alarm_states(cloudwatch, names)
+    for name, value in sorted(states.items()):
+        say(f"  alarm {name}: {value}")
+    return {"held_out": before, "off_distribution": after, "alarms": states}
