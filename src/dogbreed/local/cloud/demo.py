@@ -347,9 +347,13 @@ def run_demo(args: argparse.Namespace) -> int:
         ]
         _post_predictions(state.api_url, calls, result)
     runtime = session.client("sagemaker-runtime", endpoint_url=state.runtime_url)
-    for _ in range(5):
+    # Five different test images: the endpoint captures them, and the drift monitor later judges
+    # the window's image statistics (copies of one image would look like a shift).
+    for image in _sample_images(dataset, 5):
         call_started = time.perf_counter()
-        runtime.invoke_endpoint(EndpointName=outputs["EndpointName"], ContentType="image/jpeg", Body=sample)
+        runtime.invoke_endpoint(
+            EndpointName=outputs["EndpointName"], ContentType="image/jpeg", Body=image.read_bytes()
+        )
         result.endpoint_latency_ms.append((time.perf_counter() - call_started) * 1000)
 
     _step(6, "watch the model: data capture, the drift monitor and its alarms")
