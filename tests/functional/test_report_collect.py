@@ -18,8 +18,8 @@ from model_monitor.drift import drift_report
 from model_monitor.metrics import NAMESPACE, metric_data
 from moto import mock_aws
 
-from dogbreed.commands.report import write_report
 from dogbreed.local.template_resources import create_resources
+from dogbreed.report import write_report
 from dogbreed.report.collect import ReportError, collect
 from dogbreed.template_stack import TemplateStack
 from tests.support.credentials import FAKE_CREDENTIALS

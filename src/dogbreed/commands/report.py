@@ -5,9 +5,10 @@ curves, confusion matrix, tuning trials, the gate decision beside production, an
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from dogbreed.report import write_report
 
 
 def register(subparsers: Any) -> None:
@@ -38,17 +39,6 @@ def _target(args: argparse.Namespace) -> tuple[Any, dict[str, str]]:
     target = stack_target(args.config_env)
     session = target.session()
     return session.client, stack_outputs(session.client("cloudformation"), target.name)
-
-
-def write_report(clients: Any, outputs: dict[str, str], model_version: str | None, out: Path | None) -> Path:
-    from dogbreed.report.collect import collect
-    from dogbreed.report.render import render_html
-
-    data = collect(clients, outputs, model_version, datetime.now(UTC))
-    path = out or Path("reports") / f"{data.model_version}.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(data), encoding="utf-8")
-    return path
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -28,6 +28,7 @@ import httpx
 from dogbreed.local.cloud import state as cloud_state
 from dogbreed.local.cloud.demo_drift import watch_drift
 from dogbreed.packaging import source_tarball
+from dogbreed.report import write_report
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
@@ -362,6 +363,8 @@ def run_demo(args: argparse.Namespace) -> int:
     _step(7, "summary")
     result.seconds["total"] = time.monotonic() - started
     print(render_summary(result, state, dynamodb, state.client("sagemaker")))
+    report = write_report(state.client, dict(outputs), None, state_dir / "reports" / "latest.html")
+    _say(f"\nreport (open it in a browser): {report.resolve()}")
     if args.json_summary:
         args.json_summary.write_text(json.dumps(vars(result), indent=2, default=str), encoding="utf-8")
     ok = len(result.results) == len(keys) and all(r["status"] == 201 for r in result.api_responses)
