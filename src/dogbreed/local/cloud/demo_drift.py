@@ -49,7 +49,7 @@ def alarm_states(cloudwatch: Any, names: list[str]) -> dict[str, str]:
 
 
 def watch_drift(
-    state: CloudState, runtime: Any, dataset: Path, say: Callable[[str], None], *, alarm_timeout: float = 90.0
+    state: CloudState, runtime: Any, dataset: Path, say: Callable[[str], None], *, alarm_timeout: float = 45.0
 ) -> dict[str, Any]:
     endpoint = state.outputs["EndpointName"]
     images = held_out_images(dataset)
