@@ -25,6 +25,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 logger = Logger()
 tracer = Tracer()
+# The template passes the alarm thresholds; without them the functions' defaults are the drift report's.
+DEFAULTS = Thresholds()
 
 ENV_VARS: dict[str, str] = {
     "ENDPOINT_NAME": "endpoint_name",
@@ -45,10 +47,10 @@ class MonitorSettings(BaseModel):
     capture_bucket: Annotated[str, Field(min_length=3, max_length=63)]
     capture_prefix: str = "data-capture"
     window_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 60
-    min_records: Annotated[int, Field(ge=1)] = 30
-    class_drift_threshold: Annotated[float, Field(gt=0, le=1)] = 0.1
-    confidence_drift_threshold: Annotated[float, Field(gt=0, le=1)] = 0.1
-    ks_alpha: Annotated[float, Field(gt=0, lt=1)] = 0.01
+    min_records: Annotated[int, Field(ge=1)] = DEFAULTS.min_records
+    class_drift_threshold: Annotated[float, Field(gt=0, le=1)] = DEFAULTS.class_js
+    confidence_drift_threshold: Annotated[float, Field(gt=0, le=1)] = DEFAULTS.confidence_js
+    ks_alpha: Annotated[float, Field(gt=0, lt=1)] = DEFAULTS.ks_alpha
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> MonitorSettings:

@@ -1,7 +1,7 @@
 """The demo's "watch the model" step: held-out images from the training distribution through the
 endpoint (captured), the drift monitor over the window (no drift); then the same images with their
-colours inverted, a kind of image the model never saw, the monitor again (drift) and the stack's drift
-alarms going to ALARM on the local CloudWatch."""
+colours inverted at three times the size (another camera, a kind of image the model never saw), the
+monitor again (drift) and the stack's drift alarms going to ALARM on the local CloudWatch."""
 
 from __future__ import annotations
 
@@ -31,10 +31,12 @@ def held_out_images(dataset: Path) -> list[bytes]:
     ]
 
 
-def inverted(image: bytes) -> bytes:
+def off_distribution(image: bytes) -> bytes:
+    """The image with inverted colours at three times its size."""
     with Image.open(io.BytesIO(image)) as opened:
         buffer = io.BytesIO()
-        ImageOps.invert(opened.convert("RGB")).save(buffer, format="JPEG")
+        shown = ImageOps.invert(opened.convert("RGB"))
+        shown.resize((shown.width * 3, shown.height * 3)).save(buffer, format="JPEG")
     return buffer.getvalue()
 
 
@@ -60,9 +62,12 @@ def watch_drift(
     before = invoke_monitor(state, held_out_end)
     say(render(before))
 
-    say(f"the same {len(images)} images with inverted colours (never seen in training) -> endpoint")
+    say(
+        f"the same {len(images)} images, colours inverted, three times the size "
+        "(never seen in training) -> endpoint"
+    )
     time.sleep(1.0)  # the inverted batch starts after the first window's end (whole seconds)
-    _send(runtime, endpoint, [inverted(image) for image in images])
+    _send(runtime, endpoint, [off_distribution(image) for image in images])
     time.sleep(CAPTURE_SETTLE_SECONDS)
     after = invoke_monitor(state)
     say(render(after))
