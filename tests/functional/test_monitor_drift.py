@@ -186,3 +186,18 @@ def test_a_model_without_a_baseline_is_reported_not_compared(world: SimpleNamesp
     assert report.status == "no-data" and report.records == 5
     assert "holds no baseline.json" in report.reasons[0]
     assert json.dumps(result.as_dict())  # the summary the function returns is JSON
+
+
+def test_a_version_whose_model_is_gone_is_reported_and_the_others_compared(world: SimpleNamespace) -> None:
+    register_model(world, "dogbreed-1-current")
+    records = window(in_distribution, "dogbreed-1-current") + window(
+        in_distribution, "dogbreed-0-retired", count=3
+    )
+    put_captures(world, records)
+
+    result = run_monitor(world.clients, world.config, NOW)
+
+    reports = {report.model_version: report for report in result.reports}
+    assert reports["dogbreed-1-current"].status == "ok"
+    assert reports["dogbreed-0-retired"].status == "no-data"
+    assert "no baseline" in reports["dogbreed-0-retired"].reasons[0]

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from botocore.exceptions import ClientError
+
 from model_monitor.baseline import BASELINE_FILE, Baseline, BaselineError
 from model_monitor.capture import CaptureRecord, hour_prefix, parse_lines
 from model_monitor.drift import NO_DATA, DriftReport, Thresholds, drift_report
@@ -158,7 +160,8 @@ def run_monitor(clients: Clients, config: MonitorConfig, now: datetime) -> Monit
         assert version is not None
         try:
             baseline = load_baseline(clients, version)
-        except (MonitorError, BaselineError, tarfile.TarError) as error:
+        except (MonitorError, BaselineError, tarfile.TarError, ClientError) as error:
+            # e.g. a retired version's model, deleted after a rollout, still has captures in the window
             report = DriftReport(model_version=version, records=len(version_records))
             report.reasons.append(f"no baseline: {error}")
             result.reports.append(report)
