@@ -29,7 +29,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from dogbreed_job import artifacts, batch_plan, batchnorm, checkpoint, data, distributed, engine, export
+from dogbreed_job import (
+    artifacts,
+    baseline,
+    batch_plan,
+    batchnorm,
+    checkpoint,
+    data,
+    distributed,
+    engine,
+    export,
+)
 from dogbreed_job.metrics import format_metrics_line
 from dogbreed_job.model import (
     BACKBONES,
@@ -419,6 +429,10 @@ def main(args: argparse.Namespace) -> dict[str, Any] | None:
     test = engine.evaluate(
         network, loaders.test, device, num_classes=num_classes, amp=use_amp, channels_last=channels_last
     )
+    # Every rank counts its share of the validation split for the monitoring baseline.
+    validation_confidences = baseline.validation_confidence_counts(
+        network, loaders.valid, device, amp=use_amp, channels_last=channels_last
+    )
     training_seconds = time.monotonic() - started
     if args.record_shards:
         write_json(
@@ -461,6 +475,12 @@ def main(args: argparse.Namespace) -> dict[str, Any] | None:
         )
         export.export_model_dir(
             network, model_dir=model_dir, classes=classes, config=config, metrics=result, history=history
+        )
+        baseline.write_baseline(
+            model_dir,
+            splits=splits,
+            model_version=args.model_version,
+            confidence_counts_=validation_confidences,
         )
         if not os.environ.get("SM_MODEL_DIR"):
             export.pack_model_archive(model_dir)

@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "dogbreed.commands.deploy",
     "dogbreed.commands.local",
     "dogbreed.commands.predict",
+    "dogbreed.commands.report",
     "dogbreed.commands.serve",
     "dogbreed.commands.teardown",
     "dogbreed.commands.train",

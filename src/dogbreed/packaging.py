@@ -27,7 +27,7 @@ from dogbreed import LAMBDA_SHARED_DIR, TRAINING_JOB_DIR
 
 ARCHIVE_NAME = "sourcedir.tar.gz"
 # Packages of the layer directory that the training job imports (train.py, dogbreed_job, inference.py).
-TRAINING_SHARED_PACKAGES: tuple[str, ...] = ("dataset_check", "request_guards")
+TRAINING_SHARED_PACKAGES: tuple[str, ...] = ("dataset_check", "request_guards", "model_monitor")
 # Characters of the content hash in the version (the TrainingCodeVersion parameter's pattern allows it).
 VERSION_CHARS = 16
 _SKIPPED_DIRS = frozenset({"__pycache__"})

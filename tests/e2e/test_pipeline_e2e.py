@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from model_monitor.capture import parse_lines
 
 from dogbreed.aws.iam.report import IamReport, render
 from dogbreed.local.cloud.state import CloudState
@@ -127,6 +128,29 @@ def iam_report(demo: dict[str, Any]) -> IamReport:
     report = local_iam_report(demo["state"])
     print("\n" + render(report))  # the IAM report of the run (pytest -s shows it)
     return report
+
+
+def test_the_endpoint_captures_its_traffic_and_the_monitor_compares_it(demo: dict[str, Any]) -> None:
+    state, drift = demo["state"], demo["summary"]["drift"]
+    s3 = state.client("s3")
+    bucket, endpoint = state.outputs["DataBucketName"], state.outputs["EndpointName"]
+    records, errors = [], []
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=f"data-capture/{endpoint}/AllTraffic/"
+    )
+    for item in [item for page in pages for item in page.get("Contents", [])]:
+        body = s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read().decode()
+        parsed = parse_lines(body.splitlines(), source=item["Key"])
+        records += parsed.records
+        errors += parsed.errors
+
+    assert errors == []
+    first, later = drift["in_distribution"]["reports"][0], drift["off_distribution"]["reports"][0]
+    # Every invocation is captured (100 %); the second window holds the first one's and the inverted batch.
+    assert len(records) >= later["records"] > first["records"] > 0
+    assert {json.loads(r.endpoint_output.body())["model_version"] for r in records if r.endpoint_output} == {
+        later["model_version"]
+    }
 
 
 def test_every_call_of_every_role_is_allowed_by_the_templates_policies(iam_report: IamReport) -> None:

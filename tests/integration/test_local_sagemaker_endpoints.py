@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from model_monitor.capture import parse_lines
 from PIL import Image
 
 from dogbreed.local.sagemaker import LocalSageMaker
@@ -374,3 +375,52 @@ def test_auto_scaling_follows_the_load(env: dict[str, Any]) -> None:
     backend.delete_endpoint(EndpointName="scaled")
     with pytest.raises(ClientError):
         backend.describe_endpoint(EndpointName="scaled")
+
+
+def test_data_capture_writes_sagemakers_capture_files_that_the_monitor_parses(env: dict[str, Any]) -> None:
+    backend, runtime = env["backend"], env["runtime"]
+    backend.create_endpoint_config(
+        EndpointConfigName="config-captured",
+        ProductionVariants=[
+            {
+                "VariantName": VARIANT,
+                "ModelName": "model-v1",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+                "InitialVariantWeight": 1.0,
+            }
+        ],
+        DataCaptureConfig={
+            "EnableCapture": True,
+            "InitialSamplingPercentage": 100,
+            "DestinationS3Uri": f"s3://{BUCKET}/data-capture",
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+            "CaptureContentTypeHeader": {"JsonContentTypes": ["application/json"]},
+        },
+    )
+    backend.create_endpoint(EndpointName="captured", EndpointConfigName="config-captured")
+    assert _wait_status(backend, "captured")["EndpointStatus"] == "InService"
+    hours = {dt.datetime.now(dt.UTC).strftime("%Y/%m/%d/%H")}
+    sent = [_jpeg(class_index, seed=5) for class_index in range(3)]
+    for body in sent:
+        runtime.invoke_endpoint(EndpointName="captured", ContentType="image/jpeg", Body=body)
+    backend.capture.flush()
+
+    s3 = env["clients"]("s3")
+    hours.add(dt.datetime.now(dt.UTC).strftime("%Y/%m/%d/%H"))
+    listed = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"data-capture/captured/{VARIANT}/")["Contents"]
+    records = []
+    for item in listed:
+        assert item["Key"].split("/", 3)[3].rsplit("/", 1)[0] in hours
+        assert item["Key"].endswith(".jsonl")
+        text = s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read().decode()
+        parsed = parse_lines(text.splitlines(), source=item["Key"])
+        assert parsed.errors == []
+        records.extend(parsed.records)
+    assert len(records) == 3
+    assert sorted(record.endpoint_input.body() for record in records if record.endpoint_input) == sorted(sent)
+    for record in records:
+        assert record.endpoint_input is not None and record.endpoint_input.encoding == "BASE64"
+        assert record.endpoint_output is not None and record.endpoint_output.encoding == "JSON"
+        assert json.loads(record.endpoint_output.body())["model_version"] == "tiny-test-1"
+    backend.delete_endpoint(EndpointName="captured")

@@ -1,12 +1,15 @@
 """A real training run on generated data, in "EC2" mode (no SageMaker variables at all): it learns
 the held-out split, its metric lines parse with the HPO regexes, and it writes the model directory
-and model.tar.gz that serving reads."""
+and model.tar.gz that serving reads, with the monitoring baseline against which the held-out split
+shows no drift and its colour-inverted copy does (the model sees other breeds in it)."""
 
 from __future__ import annotations
 
+import io
 import json
 import tarfile
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +19,10 @@ import pytest
 import torch
 from dogbreed_job import artifacts, metrics, transforms
 from dogbreed_job.model import build_model
-from PIL import Image
+from model_monitor.baseline import BASELINE_FILE, Baseline
+from model_monitor.capture import CaptureRecord, payload
+from model_monitor.drift import DRIFT, OK, Thresholds, drift_report
+from PIL import Image, ImageOps
 
 from tests.integration import training_runs
 
@@ -103,6 +109,7 @@ def test_ec2_mode_writes_the_model_dir_and_packs_it_like_sagemaker(trained: Trai
         artifacts.CONFIG_FILE,
         artifacts.CLASSES_FILE,
         artifacts.METRICS_FILE,
+        BASELINE_FILE,
         artifacts.ONNX_FILE,
         "code/inference.py",
         "code/dogbreed_job/transforms.py",
@@ -149,3 +156,67 @@ def test_weights_and_onnx_export_reproduce_the_reported_test_accuracy(trained: T
     np.testing.assert_allclose(onnx_logits, torch_logits, atol=1e-3, rtol=1e-3)
     accuracy = float((onnx_logits.argmax(axis=1) == np.asarray(labels)).mean())
     assert accuracy == pytest.approx(trained.metrics["test_acc"], abs=1e-9)
+
+
+def test_the_baseline_holds_the_training_priors_and_validation_confidences(trained: TrainedRun) -> None:
+    baseline = Baseline.from_json((trained.model_dir / BASELINE_FILE).read_text())
+
+    samples = trained.metrics["samples"]
+    assert baseline.model_version == trained.metrics["model_version"]
+    assert baseline.classes == artifacts.load_classes(trained.model_dir)
+    assert baseline.image_count == samples["train"]
+    assert baseline.confidence_count == samples["valid"]
+    per_class = [
+        len(list((trained.data_dir / "train" / d).glob("*.jpg"))) for d in sorted_class_dirs(trained)
+    ]
+    assert baseline.class_priors == pytest.approx([count / samples["train"] for count in per_class])
+    assert all(len(values) == samples["train"] for values in baseline.image_stats.values())
+
+
+def sorted_class_dirs(trained: TrainedRun) -> list[str]:
+    return sorted(path.name for path in (trained.data_dir / "train").iterdir())
+
+
+def captured_predictions(trained: TrainedRun, *, invert: bool) -> list[CaptureRecord]:
+    """The held-out split as the endpoint would capture it: the request image and the model's answer."""
+    config = artifacts.ModelConfig.load(trained.model_dir)
+    session = ort.InferenceSession(
+        str(trained.model_dir / artifacts.ONNX_FILE), providers=["CPUExecutionProvider"]
+    )
+    records = []
+    for path in sorted((trained.data_dir / "test").rglob("*.jpg")):
+        with Image.open(path) as image:
+            shown = ImageOps.invert(image.convert("RGB")) if invert else image.convert("RGB")
+            body = io.BytesIO()
+            shown.save(body, format="JPEG")
+            inputs = np.stack([transforms.preprocess(shown, config.image_size)])
+        (logits,) = session.run(["logits"], {"input": inputs})
+        probabilities = torch.from_numpy(logits[0]).softmax(dim=0)
+        best = int(probabilities.argmax())
+        answer = {
+            "model_version": config.model_version,
+            "predictions": [{"class_index": best, "probability": float(probabilities[best])}],
+        }
+        records.append(
+            CaptureRecord(
+                event_id=path.name,
+                inference_time=datetime.now(UTC),
+                endpoint_input=payload("image/jpeg", "INPUT", body.getvalue(), as_text=False),
+                endpoint_output=payload(
+                    "application/json", "OUTPUT", json.dumps(answer).encode(), as_text=True
+                ),
+            )
+        )
+    return records
+
+
+def test_the_held_out_split_shows_no_drift_and_its_inverted_copy_does(trained: TrainedRun) -> None:
+    baseline = Baseline.from_json((trained.model_dir / BASELINE_FILE).read_text())
+    thresholds = Thresholds(min_records=20)
+
+    held_out = drift_report(baseline, captured_predictions(trained, invert=False), thresholds=thresholds)
+    inverted = drift_report(baseline, captured_predictions(trained, invert=True), thresholds=thresholds)
+
+    assert held_out.status == OK, held_out.as_dict()
+    assert inverted.status == DRIFT, inverted.as_dict()
+    assert inverted.class_js is not None and inverted.class_js >= thresholds.class_js

@@ -501,10 +501,30 @@ def test_sagemaker_role_manages_network_interfaces_only_with_a_vpc() -> None:
     statements = policy["PolicyDocument"]["Statement"]
     plain = [s for s in statements if "Fn::If" not in s]
     conditional = [s["Fn::If"] for s in statements if "Fn::If" in s]
+    network = [c for c in conditional if any(a.startswith("ec2:") for a in actions(c[1]))]
 
     assert not any(a.startswith("ec2:") for s in plain for a in actions(s))
-    assert conditional and all(c[0] == "HasVpc" and c[2] == NO_VALUE for c in conditional)
-    assert {a for c in conditional for a in actions(c[1])} >= {
+    assert network and all(c[0] == "HasVpc" and c[2] == NO_VALUE for c in network)
+    assert {a for c in network for a in actions(c[1])} >= {
         "ec2:CreateNetworkInterface",
         "ec2:DeleteNetworkInterface",
     }
+
+
+def test_the_capture_key_is_granted_only_when_one_is_named() -> None:
+    """SageMaker encrypts captures with its role and the monitor decrypts them: only with a named key."""
+    [policy] = RESOURCES["SageMakerExecutionRole"]["Properties"]["Policies"]
+    monitor = [
+        statement
+        for entry in RESOURCES["MonitorDriftFunction"]["Properties"]["Policies"]
+        if isinstance(entry, dict) and "Statement" in entry
+        for statement in entry["Statement"]
+    ]
+    for statements in (policy["PolicyDocument"]["Statement"], monitor):
+        kms = [
+            s["Fn::If"] for s in statements if "Fn::If" in s and actions(s["Fn::If"][1])[0].startswith("kms:")
+        ]
+        assert not any(a.startswith("kms:") for s in statements if "Fn::If" not in s for a in actions(s))
+        assert [(c[0], c[1]["Resource"], c[2]) for c in kms] == [
+            ("HasDataCaptureKmsKey", {"Ref": "DataCaptureKmsKeyArn"}, NO_VALUE)
+        ]

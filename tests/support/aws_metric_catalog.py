@@ -1,7 +1,8 @@
 """The CloudWatch metrics AWS documents for the resources this stack alarms on: namespace, metric
 name, unit, valid statistics and the dimension sets the service publishes, each table with the page
-it was read from. tests/unit/test_template_alarms.py checks every alarm of the transformed template
-against it; an alarm on a metric, statistic or dimension set not listed here reads no data on AWS.
+it was read from; and the stack's own metrics, from the code that publishes them.
+tests/unit/test_template_alarms.py checks every alarm of the transformed template against it; an
+alarm on a metric, statistic or dimension set not listed here reads no data on AWS.
 
 Percentiles (`pNN`) are listed where the service documents them ("Percentiles" below).
 """
@@ -9,6 +10,10 @@ Percentiles (`pNN`) are listed where the service documents them ("Percentiles" b
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from model_monitor.metrics import ENDPOINT_DIMENSION, VERSION_DIMENSION
+from model_monitor.metrics import METRICS as MONITOR_METRICS
+from model_monitor.metrics import NAMESPACE as MONITOR_NAMESPACE
 
 COUNT_STATS = frozenset({"Sum", "SampleCount", "Average", "Minimum", "Maximum"})
 ALL_STATS = COUNT_STATS | {"Percentiles"}
@@ -122,6 +127,13 @@ CATALOG: dict[str, Namespace] = {
             **_metrics("Seconds", COUNT_STATS, "ApproximateAgeOfOldestMessage"),
             **_metrics("Bytes", COUNT_STATS, "SentMessageSize"),
         },
+    ),
+    # The stack's own metrics: published by the drift monitor (functions/shared/model_monitor/metrics.py),
+    # read from its one definition.
+    MONITOR_NAMESPACE: Namespace(
+        source="functions/shared/model_monitor/metrics.py",
+        dimension_sets=(frozenset({ENDPOINT_DIMENSION}), frozenset({ENDPOINT_DIMENSION, VERSION_DIMENSION})),
+        metrics={name: DocumentedMetric(unit, COUNT_STATS) for name, unit in MONITOR_METRICS.items()},
     ),
     "AWS/States": Namespace(
         source="https://docs.aws.amazon.com/step-functions/latest/dg/procedure-cw-metrics.html",

@@ -54,9 +54,11 @@ FUNCTION_ENV = {
     "PREDICTION_TTL_DAYS": "7",
     "CORS_ALLOW_ORIGIN": "https://app.example.com",
     "MAX_IMAGE_BYTES": str(MAX_IMAGE_BYTES),
+    # The drift monitor reads captures from this bucket (none in the world: an empty window).
+    "CAPTURE_BUCKET": BUCKET,
 }
 # Packages whose modules read the environment at import. request_guards does not, and stays shared.
-HANDLER_PACKAGES = ("predict_api", "predict_s3", "prediction")
+HANDLER_PACKAGES = ("predict_api", "predict_s3", "prediction", "monitor_drift")
 
 BREEDS = tuple(f"Breed_{index:03d}" for index in range(12))
 
@@ -224,6 +226,7 @@ def lambda_world() -> Iterator[LambdaWorld]:
         with _function_environment(), mock_aws():
             api = importlib.import_module("predict_api.app")
             s3_app = importlib.import_module("predict_s3.app")
+            importlib.import_module("monitor_drift.app")
             from prediction.dependencies import build_service, use_service
             from prediction.settings import get_settings
 
@@ -241,8 +244,8 @@ def lambda_world() -> Iterator[LambdaWorld]:
 
 
 class HandlerModule:
-    """`predict_api.app` / `predict_s3.app` as imported by the active `lambda_world` (attribute access
-    is resolved at call time)."""
+    """`predict_api.app` / `predict_s3.app` / `monitor_drift.app` as imported by the active
+    `lambda_world` (attribute access is resolved at call time)."""
 
     def __init__(self, package: str) -> None:
         self._module_name = f"{package}.app"

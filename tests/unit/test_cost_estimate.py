@@ -12,6 +12,7 @@ import pytest
 
 from dogbreed.cli import main
 from dogbreed.cost.estimate import CostError, environment_parameters, estimate, load_prices, pipeline_run_cost
+from dogbreed.cost.monitor import drift_alarm_count, monitor_monthly_cost
 from dogbreed.cost.prices import price_age_warning
 from dogbreed.cost.serving import API_PATH, ROW_BUILDERS, S3_PATH, ServingCost, StackFacts, endpoint_row
 
@@ -36,6 +37,8 @@ PRICES: dict[str, Any] = {
     "cloudwatch_alarm_per_month": 0.1,
     "kms_key_per_month": 1.0,
     "kms_per_ten_thousand_requests": 0.03,
+    "cloudwatch_metric_per_month": 0.3,
+    "cloudwatch_put_metric_data_per_thousand": 0.01,
     "assumptions": {
         "epoch_minutes": {"ml.t": 6.0},
         "job_overhead_minutes": 6,
@@ -51,6 +54,10 @@ PRICES: dict[str, Any] = {
         "xray_sampling_rate": 0.05,
         "kms_requests_per_table_hour": 10,
         "hours_per_month": 730,
+        "monitor_seconds_per_run": 10,
+        "monitor_memory_mb": 512,
+        "capture_files_per_hour": 2,
+        "monitor_model_versions": 1,
     },
 }
 FACTS = StackFacts(alarms=10, instance_alarms=1, kms_keys=1, dynamodb_tables=2, lambda_memory_mb=1024)
@@ -69,6 +76,7 @@ PARAMETERS = {
     "ServerlessMemorySizeInMB": "2048",
     "Stage": "dev",
     "ApiProvisionedConcurrency": "0",
+    "MonitorScheduleMinutes": "30",
 }
 MILLION = 1_000_000
 
@@ -182,6 +190,25 @@ def test_old_prices_are_warned_about() -> None:
     assert warning and "2025-01-15" in warning and "181 days" in warning
 
 
+def test_monitor_month_arithmetic() -> None:
+    cost = monitor_monthly_cost(PARAMETERS, PRICES, alarms=3)
+    runs = 730 * 2  # every 30 minutes
+    assert cost.runs_per_month == runs
+    assert cost.lambda_usd == pytest.approx(runs * 10 * 0.5 * 0.00001 + runs / 1e6 * 0.2)
+    files = 730 * 2
+    assert cost.s3_usd == pytest.approx((files + runs * 2) / 1000 * 0.0004 + files / 1000 * 0.005)
+    # 8 metrics, per endpoint and per endpoint and model version
+    assert cost.metrics_usd == pytest.approx(16 * 0.3 + runs / 1000 * 0.01)
+    assert cost.alarms_usd == pytest.approx(0.3)
+    assert cost.total_usd == pytest.approx(cost.lambda_usd + cost.s3_usd + cost.metrics_usd + cost.alarms_usd)
+
+
+def test_the_monitor_month_counts_the_templates_drift_alarms() -> None:
+    from dogbreed.template_stack import load_template
+
+    assert drift_alarm_count(load_template()) == 3
+
+
 def test_unknown_instance_type_is_a_clear_error() -> None:
     with pytest.raises(CostError, match=r"ml\.nope"):
         pipeline_run_cost({**PARAMETERS, "TuningInstanceType": "ml.nope"}, PRICES)
@@ -203,8 +230,16 @@ def test_cost_command_prints_dev_and_prod(capsys: pytest.CaptureFixture[str]) ->
     if price_age_warning(load_prices()):
         assert "warning: the prices were taken" in captured.err
     assert "dev" in out.splitlines()[0] and "prod" in out.splitlines()[0]
-    for label in ("pipeline run", "same run on demand", "idle / month", "S3 PUT", "serverless endpoint"):
+    for label in (
+        "pipeline run",
+        "same run on demand",
+        "idle / month",
+        "S3 PUT",
+        "serverless endpoint",
+        "drift monitor / month",
+    ):
         assert label in out
     assert main(["cost", "--env", "prod", "--json", "--set", "MaxTuningJobs=1"]) == 0
     (prod,) = json.loads(capsys.readouterr().out)
     assert prod["parameters"]["MaxTuningJobs"] == "1"
+    assert prod["monitor"]["total_usd"] > 0

@@ -20,6 +20,7 @@ from tests.support.lambda_world import (
 
 api = handler_module("predict_api")
 s3 = handler_module("predict_s3")
+monitor = handler_module("monitor_drift")
 
 # file -> (handler, expected HTTP status or S3 outcome status)
 EXPECTED: dict[str, tuple[str, Any]] = {
@@ -35,6 +36,7 @@ EXPECTED: dict[str, tuple[str, Any]] = {
     "eventbridge_s3_object_created.json": ("s3", "predicted"),
     "eventbridge_s3_object_created_duplicate.json": ("s3", "predicted"),
     "eventbridge_s3_object_created_bad_image.json": ("s3", "rejected"),
+    "eventbridge_scheduled_monitor.json": ("monitor", "no-data"),
 }
 
 
@@ -67,7 +69,11 @@ def test_event_file_through_its_handler(world: LambdaWorld, path: Path) -> None:
     kind, expected = EXPECTED[path.name]
     event = load_event(path.name)
 
-    if kind == "s3":
+    if kind == "monitor":
+        summary = monitor.lambda_handler(event, FakeLambdaContext())
+        assert summary["status"] == expected
+        assert summary["window_end"] == "2026-11-22T10:00:00+00:00"
+    elif kind == "s3":
         outcome = s3.lambda_handler(event, FakeLambdaContext())
         assert outcome["status"] == expected
     elif kind == "legacy":

@@ -6,6 +6,7 @@ A model directory (SageMaker's `SM_MODEL_DIR`, packed as `model.tar.gz`) holds:
     model_config.json   ModelConfig below
     classes.json        JSON list: position = class_index, value = breed name ("Labrador_retriever")
     metrics.json        test_acc, test_loss, test_top5, per_class_acc, best_epoch, ...
+    baseline.json       what the monitor compares traffic against (model_monitor.baseline)
     model.onnx          ONNX export (dynamic batch), checked against PyTorch outputs
     code/               inference.py and the packages it imports (no requirements.txt: nothing to install)
     report/             training_curves.png, confusion_matrix.png, report.md

@@ -1,4 +1,4 @@
-"""`dogbreed local up|down|status|env|deploy|demo`: the local cloud (see docs/local-cloud.md)."""
+"""`dogbreed local up|down|status|env|deploy|demo|monitor`: the local cloud (see docs/local-cloud.md)."""
 
 from __future__ import annotations
 
@@ -72,11 +72,12 @@ def register(subparsers: Any) -> None:
 
     _register_fault(commands, common)
 
-    from dogbreed.local.cloud import demo
+    from dogbreed.local.cloud import demo, monitor_command
     from dogbreed.local.iam import command as iam_command
 
     demo.register(commands, common)
     iam_command.register(commands, common)
+    monitor_command.register(commands, common)
 
 
 FAULT_KINDS = ("aws", "endpoint", "endpoint-down", "training", "endpoint-update")

@@ -5,6 +5,7 @@ One pipeline run = the tuning trials (MaxTuningJobs x one instance each) + the f
 are its epochs x minutes per epoch (prices.json assumptions) + start-up overhead. Managed spot
 bills (1 - spot_savings) of that. Serving (`serving.py`): every billed call of a prediction on the
 API and S3 paths, with an instance or a serverless endpoint, idle and at a number of predictions.
+The drift monitor's month is `dogbreed.cost.monitor`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from dogbreed.cost.monitor import MonitorCost, drift_alarm_count, monitor_monthly_cost
 from dogbreed.cost.prices import CostError, load_prices, price
 from dogbreed.cost.serving import ServingCost, StackFacts, deployed_api_cost, serving_rows, stack_facts
 from dogbreed.stack_target import samconfig_overrides
@@ -46,6 +48,7 @@ class Estimate:
     run: PipelineRunCost
     deployed: ServingCost  # the API path on the deployed endpoint type, at PREDICTIONS_PER_MONTH
     comparison: list[ServingCost]  # every path and endpoint type, at PREDICTIONS_PER_MONTH
+    monitor: MonitorCost  # the drift monitor at the template's schedule
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -54,6 +57,7 @@ class Estimate:
             "run": {**asdict(self.run), "spot_saving_usd": self.run.spot_saving_usd},
             "deployed": self.deployed.to_dict(),
             "comparison": [row.to_dict() for row in self.comparison],
+            "monitor": {**asdict(self.monitor), "total_usd": self.monitor.total_usd},
         }
         return data
 
@@ -107,13 +111,15 @@ def estimate(
     facts: StackFacts | None = None,
     predictions: int = PREDICTIONS_PER_MONTH,
 ) -> Estimate:
-    facts = facts or stack_facts(load_template())
+    template = load_template()
+    facts = facts or stack_facts(template)
     return Estimate(
         environment=environment,
         parameters=parameters,
         run=pipeline_run_cost(parameters, prices),
         deployed=deployed_api_cost(parameters, prices, facts, predictions),
         comparison=serving_rows(parameters, prices, facts, predictions),
+        monitor=monitor_monthly_cost(parameters, prices, alarms=drift_alarm_count(template)),
     )
 
 

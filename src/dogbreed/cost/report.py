@@ -68,6 +68,19 @@ def environments_table(estimates: list[Estimate]) -> list[str]:
     for name in names:
         rows.append((f"  {name}", [_usd(_usd_of(e.deployed.variable, name)) for e in estimates]))
     rows.append(("month with them", [_usd(e.deployed.total_usd) for e in estimates]))
+    rows.append(
+        (
+            "drift monitor / month",
+            [
+                f"{_usd(e.monitor.total_usd)} (every {x['MonitorScheduleMinutes']} min)"
+                for e, x in zip(estimates, p, strict=True)
+            ],
+        )
+    )
+    rows.append(("  Lambda and S3", [_usd(e.monitor.lambda_usd + e.monitor.s3_usd) for e in estimates]))
+    rows.append(
+        ("  metrics and alarms", [_usd(e.monitor.metrics_usd + e.monitor.alarms_usd) for e in estimates])
+    )
     return _columns([e.environment for e in estimates], rows)
 
 

@@ -29,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from model_monitor.metrics import NAMESPACE as MONITOR_NAMESPACE
+
 from dogbreed.cost.prices import price
 
 GB = 1024 * 1024  # KB per GB
@@ -62,7 +64,7 @@ S3_PATH = PathCalls("S3 drop", 0, 2, 1, 3, on_provisioned_concurrency=False)
 class StackFacts:
     """What the template itself bills while idle, and the functions' memory."""
 
-    alarms: int  # on every stack
+    alarms: int  # on every stack, apart from the drift monitor's
     instance_alarms: int  # only with an instance endpoint (Condition: IsInstanceEndpoint)
     kms_keys: int
     dynamodb_tables: int
@@ -72,7 +74,13 @@ class StackFacts:
 def stack_facts(template: dict[str, Any]) -> StackFacts:
     resources = list(template.get("Resources", {}).values())
     types = [resource.get("Type") for resource in resources]
-    alarm_conditions = [r.get("Condition") for r in resources if r.get("Type") == "AWS::CloudWatch::Alarm"]
+    # The drift alarms are billed with the monitor (dogbreed.cost.monitor), not here.
+    alarm_conditions = [
+        r.get("Condition")
+        for r in resources
+        if r.get("Type") == "AWS::CloudWatch::Alarm"
+        and r.get("Properties", {}).get("Namespace") != MONITOR_NAMESPACE
+    ]
     memory = template.get("Globals", {}).get("Function", {}).get("MemorySize", 128)
     return StackFacts(
         alarms=alarm_conditions.count(None),

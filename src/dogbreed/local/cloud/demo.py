@@ -26,7 +26,9 @@ from typing import Any
 import httpx
 
 from dogbreed.local.cloud import state as cloud_state
+from dogbreed.local.cloud.demo_drift import watch_drift
 from dogbreed.packaging import source_tarball
+from dogbreed.report import write_report
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
@@ -69,6 +71,7 @@ class DemoResult:
     batch: dict[str, Any] = field(default_factory=dict)  # the batch's execution output (its summary)
     endpoint_latency_ms: list[float] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
+    drift: dict[str, Any] = field(default_factory=dict)  # the monitor's summaries and the alarm states
 
 
 def pack_sourcedir() -> bytes:
@@ -346,9 +349,13 @@ def run_demo(args: argparse.Namespace) -> int:
         ]
         _post_predictions(state.api_url, calls, result)
     runtime = session.client("sagemaker-runtime", endpoint_url=state.runtime_url)
-    for _ in range(5):
+    # Five different test images: the endpoint captures them, and the drift monitor later judges
+    # the window's image statistics (copies of one image would look like a shift).
+    for image in _sample_images(dataset, 5):
         call_started = time.perf_counter()
-        runtime.invoke_endpoint(EndpointName=outputs["EndpointName"], ContentType="image/jpeg", Body=sample)
+        runtime.invoke_endpoint(
+            EndpointName=outputs["EndpointName"], ContentType="image/jpeg", Body=image.read_bytes()
+        )
         result.endpoint_latency_ms.append((time.perf_counter() - call_started) * 1000)
 
     from dogbreed.batch import submit as submit_batch
@@ -362,9 +369,14 @@ def run_demo(args: argparse.Namespace) -> int:
     result.seconds["batch"] = time.monotonic() - batch_started
     _say(f"  batch {finished['status']}: {json.dumps(result.batch)[:600]}")
 
-    _step(7, "summary")
+    _step(7, "watch the model: data capture, the drift monitor and its alarms")
+    result.drift = watch_drift(state, runtime, dataset, _say)
+
+    _step(8, "summary")
     result.seconds["total"] = time.monotonic() - started
     print(render_summary(result, state, dynamodb, state.client("sagemaker")))
+    report = write_report(state.client, dict(outputs), None, state_dir / "reports" / "latest.html")
+    _say(f"\nreport (open it in a browser): {report.resolve()}")
     if args.json_summary:
         args.json_summary.write_text(json.dumps(vars(result), indent=2, default=str), encoding="utf-8")
     ok = (

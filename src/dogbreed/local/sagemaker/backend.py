@@ -40,6 +40,7 @@ from dogbreed.local.sagemaker._aws import (
     default_client_factory,
 )
 from dogbreed.local.sagemaker.autoscaling import AutoScaler
+from dogbreed.local.sagemaker.data_capture import CaptureWriter
 from dogbreed.local.sagemaker.endpoints import EndpointService
 from dogbreed.local.sagemaker.fleet import ServeCommand
 from dogbreed.local.sagemaker.health import replace_dead_instances
@@ -184,6 +185,10 @@ class LocalSageMaker:
             functools.partial(stop_idle_workers, self.endpoints), 1.0, name="serverless-idle"
         )
         self.router = Router(self.endpoints, region=region, max_concurrency=instance_max_concurrency)
+        self.capture = CaptureWriter(
+            self.endpoints, self.models, role_clients or (lambda _role: self.clients)
+        )
+        self.router.capture = self.capture
         self.metrics = Ticker(self.publish_metrics, 2.0, name="endpoint-metrics")
         self.runtime = runtime_server(self.router, port=runtime_port, middleware=runtime_middleware)
         if start_runtime:
@@ -267,6 +272,7 @@ class LocalSageMaker:
         self.metrics.stop()
         self.publish_metrics()
         self.runtime.stop()
+        self.capture.close()
         self.processes.shutdown()
 
     def __enter__(self) -> LocalSageMaker:

@@ -174,6 +174,8 @@ class ModelStore:
                 "ProductionVariants": copy.deepcopy(variants),
                 "CreationTime": utcnow(),
             }
+            if "DataCaptureConfig" in request:  # what the runtime's data capture follows
+                self._configs[name]["DataCaptureConfig"] = copy.deepcopy(request["DataCaptureConfig"])
         self._tags.register(arn, request.get("Tags", []))
         return {"EndpointConfigArn": arn}
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import random
 import time
 import uuid
@@ -33,6 +34,7 @@ from starlette.routing import Route
 
 from dogbreed.local.background import BackgroundServer
 from dogbreed.local.sagemaker._aws import ACCOUNT_ID
+from dogbreed.local.sagemaker.data_capture import CaptureWriter, Invocation
 from dogbreed.local.sagemaker.endpoints import EndpointService
 from dogbreed.local.sagemaker.fleet import FleetError, Instance, Variant
 from dogbreed.local.sagemaker.serverless import cold_start
@@ -41,6 +43,7 @@ from dogbreed.streamed_body import BodyTooLargeError, content_length_exceeded, r
 if TYPE_CHECKING:
     from dogbreed.local.cloud.faults import FaultRegistry
 
+logger = logging.getLogger(__name__)
 ENDPOINT_LOG_GROUP = "/aws/sagemaker/Endpoints"
 _CONNECT_ATTEMPTS = 2
 # InvokeEndpoint's Body quota (6 MB): refused at the front door, before any model server sees it.
@@ -86,6 +89,17 @@ class Router:
         self.max_concurrency = max_concurrency  # concurrent requests per instance before 429
         # Set by the local cloud: injected InvokeEndpoint errors.
         self.faults: FaultRegistry | None = None
+        # Set by the backend: the endpoint configs' DataCaptureConfig.
+        self.capture: CaptureWriter | None = None
+
+    def captured(self, lease: Lease, request: Invocation) -> None:
+        """Hand a successful invocation to data capture (a capture failure never fails the call)."""
+        if self.capture is None:
+            return
+        try:
+            self.capture.record(request)
+        except Exception:
+            logger.exception("data capture of an invocation of %s failed", lease.endpoint)
 
     def acquire(self, endpoint_name: str, target_variant: str | None = None) -> Lease:
         with self._endpoints.lock:
@@ -244,6 +258,18 @@ def build_app(router: Router, timeout_seconds: float = 60.0) -> Starlette:
         router.release(lease, upstream.status_code, latency_us)
         if upstream.status_code >= 400:
             return error_response(router.model_error(lease, upstream.status_code, upstream.text))
+        router.captured(
+            lease,
+            Invocation(
+                endpoint=name,
+                variant=lease.variant.name,
+                model_name=lease.variant.model_name,
+                request_body=body,
+                request_content_type=request.headers.get("content-type", "application/octet-stream"),
+                response_body=upstream.content,
+                response_content_type=upstream.headers.get("content-type", "application/json"),
+            ),
+        )
         out_headers = {"x-Amzn-Invoked-Production-Variant": lease.variant.name}
         if "x-amzn-sagemaker-custom-attributes" in upstream.headers:
             out_headers["X-Amzn-SageMaker-Custom-Attributes"] = upstream.headers[
