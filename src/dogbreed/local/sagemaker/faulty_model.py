@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -131,6 +132,10 @@ def _wait_for_upstream(url: str, proc: subprocess.Popen[bytes]) -> None:
     raise SystemExit("the model server did not answer /ping")
 
 
+def _exit(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="faulty_model")
     parser.add_argument("mode", choices=MODES[1:])
@@ -149,12 +154,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         upstream = f"http://127.0.0.1:{args.upstream_port}"
         _wait_for_upstream(upstream, upstream_proc)
     server = _FaultyServer(args.port, args.message, args.delay, upstream)
+    signal.signal(signal.SIGTERM, _exit)  # run the `finally` below: the model server goes too
     try:
         server.serve_forever()
     finally:
         server.server_close()
         if upstream_proc is not None:
             upstream_proc.terminate()
+            upstream_proc.wait(timeout=10)
     return 0
 
 
