@@ -4,6 +4,7 @@ and the broken candidates' model servers (real processes on loopback)."""
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import signal
@@ -138,7 +139,11 @@ def server() -> Iterator[Any]:
     for proc in procs:  # each in its own process group, as the fleet starts them
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=10)
-        wait_for(lambda pid=proc.pid: not group_members(pid), timeout=10, what="the model servers to exit")
+        wait_for(functools.partial(_group_gone, proc.pid), timeout=10, what="the model servers to exit")
+
+
+def _group_gone(pgid: int) -> bool:
+    return not group_members(pgid)
 
 
 def _ready(url: str) -> bool:
