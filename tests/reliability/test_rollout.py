@@ -21,7 +21,7 @@ import pytest
 from dogbreed.local.cloud.fault_client import FaultClient
 from dogbreed.local.cloud.model_deploy import deploy_model_dir, wait_in_service
 from dogbreed.local.cloud.stack import load_stack
-from tests.support.local_cloud import CloudWorld
+from tests.support.local_cloud import CloudWorld, local_cli
 from tests.support.predictions import candidate_model, post_image, served_model_version
 from tests.support.stores import api_snapshot, assert_api_reconciles
 from tests.support.waiting import wait_for
@@ -116,6 +116,7 @@ class Update:
     ended: float
     pending: list[dict[str, Any]]
     described: dict[str, Any]
+    status_while_baking: str  # `dogbreed local status` during a bake
 
 
 def update_under_traffic(
@@ -132,15 +133,19 @@ def update_under_traffic(
     started = time.monotonic()
     update.start()
     pending: list[dict[str, Any]] = []
+    shown = ""
     while update.is_alive():
         described = sagemaker.describe_endpoint(EndpointName=endpoint)
         if "PendingDeploymentSummary" in described:
             pending.append(described)
+            stage = described["PendingDeploymentSummary"]["ProductionVariants"][0]["VariantStatus"][0]
+            if not shown and stage["Status"] == "Baking":
+                shown = local_cli("status", "--state-dir", str(world.state_dir), timeout=60).stdout
         time.sleep(0.5)
     update.join()
     ended = time.monotonic()
     time.sleep(2)  # requests after the update
-    return Update(started, ended, pending, sagemaker.describe_endpoint(EndpointName=endpoint))
+    return Update(started, ended, pending, sagemaker.describe_endpoint(EndpointName=endpoint), shown)
 
 
 def assert_baked_on_the_canary(update: Update, config_name_prefix: str = "candidate-") -> None:
@@ -167,11 +172,16 @@ def test_a_canary_bakes_then_takes_all_traffic(
     # When it is deployed with a canary while requests keep arriving
     with Traffic(cloud_world) as traffic:
         time.sleep(1)
-        update = update_under_traffic(cloud_world, traffic, candidate, canary_config(bake_seconds=6))
+        update = update_under_traffic(cloud_world, traffic, candidate, canary_config(bake_seconds=10))
     after = api_snapshot(cloud_world)
 
     # Then the canary baked, and the endpoint serves the candidate's config with no failure
     assert_baked_on_the_canary(update)
+    # And `dogbreed local status` showed the update with its traffic split
+    assert "updating to candidate-" in update.status_while_baking, update.status_while_baking
+    assert f"(CANARY): Baking, traffic new {CANARY_PERCENT}% / old {100 - CANARY_PERCENT}%" in (
+        update.status_while_baking
+    )
     described = update.described
     assert described["EndpointStatus"] == "InService" and "FailureReason" not in described
     assert described["EndpointConfigName"].startswith("candidate-")
