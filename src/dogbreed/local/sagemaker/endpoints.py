@@ -404,6 +404,11 @@ class EndpointService:
                     "EndpointStatus": endpoint.status,
                     "Variants": [variant.status() for variant in endpoint.variants.values()],
                     **({"PendingDeployment": endpoint.pending.status()} if endpoint.pending else {}),
+                    **(
+                        {"LastDeployment": endpoint.last_rollout.status()}
+                        if endpoint.last_rollout and not endpoint.pending
+                        else {}
+                    ),
                 }
                 for endpoint in self._endpoints.values()
             ]
