@@ -28,11 +28,11 @@ from dogbreed.local.sagemaker._aws import (
 )
 from dogbreed.local.sagemaker.endpoint_metrics import VariantMetrics
 from dogbreed.local.sagemaker.fleet import (
-    Fleet,
     FleetError,
     Instance,
     ServeCommand,
     Variant,
+    build_variants,
     default_serve_command,
 )
 from dogbreed.local.sagemaker.models import ModelStore
@@ -251,52 +251,15 @@ class EndpointService:
         serve_command: ServeCommand | None = None,
     ) -> dict[str, Variant]:
         """A started, healthy fleet for every production variant of `config` (all or none)."""
-        variants: dict[str, Variant] = {}
-        try:
-            for spec in config["ProductionVariants"]:
-                try:
-                    model = self._models.model(spec["ModelName"], "CreateEndpoint")
-                except Exception as error:
-                    raise FleetError(f"Could not find model {spec['ModelName']}.") from error
-                container = self._models.serving_container(model["ModelName"])
-                try:
-                    model_dir = self._models.model_dir(spec["ModelName"])
-                except Exception as error:
-                    raise FleetError(
-                        f'Failed to download model data for container "container_1" from URL: '
-                        f'"{container["ModelDataUrl"]}". ({error})'
-                    ) from error
-                variant = Variant(
-                    name=spec["VariantName"],
-                    model_name=spec["ModelName"],
-                    instance_type=spec.get("InstanceType", "local"),
-                    weight=float(spec.get("InitialVariantWeight", 1.0)),
-                    fleet=Fleet(
-                        label=f"{endpoint.name}/{spec['VariantName']}/{deployment}",
-                        model_dir=model_dir,
-                        environment=dict(container.get("Environment", {})),
-                        processes=self._processes,
-                        serve_command=serve_command or self._serve_command,
-                        log_dir=self.root / endpoint.name / deployment / spec["VariantName"],
-                        startup_timeout=self._startup_timeout,
-                    ),
-                    desired_count=int(spec.get("InitialInstanceCount", 1)),
-                    metrics=VariantMetrics(),
-                    image=str(container.get("Image", "")),
-                )
-                variants[variant.name] = variant
-                try:
-                    variant.fleet.launch(variant.desired_count)
-                except FleetError as error:
-                    raise FleetError(
-                        f"The primary container for production variant {variant.name} did not pass the ping "
-                        f"health check. Please check CloudWatch logs for this endpoint. ({error})"
-                    ) from error
-        except FleetError:
-            for variant in variants.values():
-                variant.fleet.stop_all()
-            raise
-        return variants
+        return build_variants(
+            config["ProductionVariants"],
+            models=self._models,
+            processes=self._processes,
+            serve_command=serve_command or self._serve_command,
+            label=f"{endpoint.name}/{{variant}}/{deployment}",
+            log_root=self.root / endpoint.name / deployment,
+            startup_timeout=self._startup_timeout,
+        )
 
     def _deploy_new(self, endpoint: Endpoint, config: dict[str, Any]) -> None:
         with endpoint.busy:

@@ -13,13 +13,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from dogbreed.local.sagemaker.endpoint_metrics import VariantMetrics
 from dogbreed.local.sagemaker.processes import ProcessRegistry
 from dogbreed.loopback import free_port
+
+if TYPE_CHECKING:
+    from dogbreed.local.sagemaker.models import ModelStore
 
 ServeCommand = Callable[[Path, int], list[str]]
 CONTAINER_MODEL_DIR = "/opt/ml/model"
@@ -208,3 +211,63 @@ class Variant:
             "Instances": [instance.status() for instance in self.fleet.instances],
             "Invocations": self.metrics.total_invocations,
         }
+
+
+def build_variants(
+    specs: list[dict[str, Any]],
+    *,
+    models: ModelStore,
+    processes: ProcessRegistry,
+    serve_command: ServeCommand,
+    label: str,
+    log_root: Path,
+    startup_timeout: float,
+) -> dict[str, Variant]:
+    """A started, healthy fleet for every production variant spec (all or none); `label` names each
+    fleet, with `{variant}` for the variant's name. FleetError says why, in SageMaker's words."""
+    variants: dict[str, Variant] = {}
+    try:
+        for spec in specs:
+            try:
+                model = models.model(spec["ModelName"], "CreateEndpoint")
+            except Exception as error:
+                raise FleetError(f"Could not find model {spec['ModelName']}.") from error
+            container = models.serving_container(model["ModelName"])
+            try:
+                model_dir = models.model_dir(spec["ModelName"])
+            except Exception as error:
+                raise FleetError(
+                    f'Failed to download model data for container "container_1" from URL: '
+                    f'"{container["ModelDataUrl"]}". ({error})'
+                ) from error
+            variant = Variant(
+                name=spec["VariantName"],
+                model_name=spec["ModelName"],
+                instance_type=spec.get("InstanceType", "local"),
+                weight=float(spec.get("InitialVariantWeight", 1.0)),
+                fleet=Fleet(
+                    label=label.format(variant=spec["VariantName"]),
+                    model_dir=model_dir,
+                    environment=dict(container.get("Environment", {})),
+                    processes=processes,
+                    serve_command=serve_command,
+                    log_dir=log_root / spec["VariantName"],
+                    startup_timeout=startup_timeout,
+                ),
+                desired_count=int(spec.get("InitialInstanceCount", 1)),
+                metrics=VariantMetrics(),
+                image=str(container.get("Image", "")),
+            )
+            variants[variant.name] = variant
+            try:
+                variant.fleet.launch(variant.desired_count)
+            except FleetError as error:
+                raise FleetError(
+                    f"The primary container for production variant {variant.name} did not pass the ping "
+                    f"health check. Please check CloudWatch logs for this endpoint. ({error})"
+                ) from error
+    except FleetError:
+        for variant in variants.values():
+            variant.fleet.stop_all()
+        raise
+    return variants
