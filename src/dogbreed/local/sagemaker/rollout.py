@@ -220,6 +220,8 @@ class BlueGreenUpdate:
 
     def run(self) -> None:
         service, endpoint, rollout = self._service, self._endpoint, self.rollout
+        timeout = self.plan.max_execution_seconds
+        deadline = time.monotonic() + timeout if timeout else None
         with service.lock:
             endpoint.pending = rollout
             endpoint.last_rollout = rollout
@@ -236,9 +238,6 @@ class BlueGreenUpdate:
                 if name in endpoint.variants:  # one metric stream per variant, both fleets in it
                     variant.metrics = endpoint.variants[name].metrics
             rollout.variants = variants
-        deadline = (
-            time.monotonic() + self.plan.max_execution_seconds if self.plan.max_execution_seconds else None
-        )
         for step in self.plan.steps:
             with service.lock:
                 rollout.enter(
