@@ -7,9 +7,7 @@ Every test clears its faults in a finalizer and leaves the endpoint InService.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import shutil
 import threading
 import time
 import uuid
@@ -28,6 +26,7 @@ from dogbreed.local.cloud.model_deploy import deploy_model_dir, wait_in_service
 from dogbreed.local.cloud.stack import load_stack
 from dogbreed.local.lambda_runtime.invocation_record import event_from_dead_letter
 from tests.support.local_cloud import CloudWorld
+from tests.support.predictions import candidate_model, post_image, served_model_version
 from tests.support.scale import scaled
 from tests.support.stores import (
     DropReconciliation,
@@ -67,15 +66,6 @@ def faults(cloud_world: CloudWorld) -> Iterator[FaultClient]:
 def prefix(request: pytest.FixtureRequest) -> str:
     """This test's own key space under incoming/ and results/."""
     return f"faults/{request.node.name[:40].replace('[', '-').rstrip(']')}-{uuid.uuid4().hex[:8]}"
-
-
-def post_image(world: CloudWorld, class_index: int = 0) -> httpx.Response:
-    return httpx.post(
-        f"{world.api_url}/predictions",
-        content=solid_color_jpeg(class_index),
-        headers={"Content-Type": "image/jpeg"},
-        timeout=60,
-    )
 
 
 def assert_retry_later(response: httpx.Response, code: str) -> None:
@@ -194,12 +184,6 @@ def deliveries_of(world: CloudWorld, key: str) -> list[dict[str, Any]]:
     from dogbreed.local.cloud.lifecycle import cloud_status
 
     return [item for item in cloud_status(world.state)["deliveries"] if item["detail"] == key]
-
-
-def served_model_version(world: CloudWorld) -> str:
-    response = post_image(world)
-    assert response.status_code == 201, response.text
-    return str(response.json()["model_version"])
 
 
 # --- the middleware still intercepts moto -------------------------------------------------------
@@ -497,16 +481,6 @@ def test_training_failure_fails_the_execution_and_the_old_endpoint_keeps_serving
 
 
 # --- an endpoint update fails ------------------------------------------------------------------------
-
-
-def candidate_model(model_dir: Path, target: Path) -> Path:
-    """The served model under a new version: what a pipeline run would deploy next."""
-    from dogbreed_job import artifacts
-
-    shutil.copytree(model_dir, target)
-    config = artifacts.ModelConfig.load(target)
-    dataclasses.replace(config, model_version=f"{config.model_version}-candidate").save(target)
-    return target
 
 
 def test_failed_endpoint_update_keeps_the_old_model_serving(

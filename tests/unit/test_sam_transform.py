@@ -240,3 +240,28 @@ def test_the_gateway_responses_reach_the_api_in_the_apis_error_envelope(
         body = json.loads(response["responseTemplates"]["application/json"])
         assert set(body["error"]) == {"code", "message"}
     assert responses["MISSING_AUTHENTICATION_TOKEN"]["statusCode"] == "404"
+
+
+def test_prod_releases_the_prediction_functions_through_a_codedeploy_canary_on_their_error_alarms() -> None:
+    # Given the two parameter sets the samconfig environments deploy with
+    dev, prod = translate(TEMPLATE, [{}, {"Stage": "prod", "PredictionFunctionsCanary": "true"}])
+
+    # Then dev moves `live` at once (no CodeDeploy), prod shifts it 10% for 5 minutes, each function
+    # rolled back by its own error alarm
+    assert not [name for name, resource in dev["Resources"].items() if "CodeDeploy" in resource["Type"]]
+    for function, alarm in (
+        ("PredictApiFunction", "PredictApiErrorsAlarm"),
+        ("PredictS3Function", "PredictS3ErrorsAlarm"),
+    ):
+        group = prod["Resources"][f"{function}DeploymentGroup"]["Properties"]
+        assert group["AlarmConfiguration"]["Alarms"] == [{"Name": {"Ref": alarm}}]
+        assert group["DeploymentConfigName"]["Fn::Sub"][1]["ConfigName"] == "Canary10Percent5Minutes"
+        assert "DEPLOYMENT_STOP_ON_ALARM" in group["AutoRollbackConfiguration"]["Events"]
+        [alias] = [
+            r
+            for r in prod["Resources"].values()
+            if r["Type"] == "AWS::Lambda::Alias" and r["Properties"]["FunctionName"] == {"Ref": function}
+        ]
+        assert alias["UpdatePolicy"]["CodeDeployLambdaAliasUpdate"]["DeploymentGroupName"] == {
+            "Ref": f"{function}DeploymentGroup"
+        }

@@ -92,7 +92,8 @@ def _register_fault(commands: Any, common: Any) -> None:
         description=(
             "aws: answer matching AWS API requests with an error; endpoint: InvokeEndpoint errors; "
             "endpoint-down: ServiceUnavailable until cleared; training: kill matching training jobs "
-            "mid-run; endpoint-update: the next UpdateEndpoint's new fleet fails to start."
+            "mid-run; endpoint-update: the next UpdateEndpoint's new fleet is broken (--error exit: it fails "
+            "to start; server-error: it answers 500; slow: it answers --delay seconds late)."
         ),
     )
     common(add)
@@ -111,7 +112,8 @@ def _register_fault(commands: Any, common: Any) -> None:
         "--error",
         default="",
         help="error code (aws default InternalServerError; endpoint: ThrottlingException, "
-        "ServiceUnavailable, InternalFailure, ModelError, ModelNotReadyException)",
+        "ServiceUnavailable, InternalFailure, ModelError, ModelNotReadyException; endpoint-update: "
+        "exit, server-error, slow)",
     )
     add.add_argument("--status", type=int, default=0, help="aws: HTTP status (default: the code's own)")
     add.add_argument("--message", default="", help="error message (default names the fault)")
@@ -119,7 +121,11 @@ def _register_fault(commands: Any, common: Any) -> None:
     budget.add_argument("--count", type=int, default=1, help="matches to fail (default 1)")
     budget.add_argument("--until-cleared", action="store_true", help="fail every match until cleared")
     add.add_argument(
-        "--delay", type=float, default=None, help="training: seconds the job runs before it is killed"
+        "--delay",
+        type=float,
+        default=None,
+        help="training: seconds the job runs before it is killed; endpoint-update slow: seconds each "
+        "invocation is late",
     )
     add.set_defaults(handler=_fault_add)
 

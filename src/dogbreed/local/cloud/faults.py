@@ -13,8 +13,11 @@ Four kinds of fault, all held in one `FaultRegistry` in the cloud process:
   `ServiceUnavailable` fault with no count (until cleared).
 - `training`: a matching training job's processes are killed `delay_seconds` after they start, so the
   job ends Failed with a FailureReason.
-- `endpoint_update`: the next matching UpdateEndpoint's new fleet fails its ping health check; the
-  endpoint keeps serving its old config (the backend's blue/green rollback).
+- `endpoint_update`: the next matching UpdateEndpoint's new fleet is a broken candidate. `exit` (the
+  default): its model server exits at once, the fleet fails its ping health check and the endpoint
+  keeps serving its old config; `server-error`: it starts, then answers every invocation with a 500;
+  `slow`: it answers every invocation `delay_seconds` late. The last two take traffic during the
+  update, so the rollback alarms (5xx, latency) are what send it back to the old fleet.
 
 A fault applies to the next `count` matches (`None`: until cleared). Every add, hit and clear is
 logged, and each fault counts the requests or jobs it hit.
@@ -48,6 +51,8 @@ ENDPOINT_ERRORS: dict[str, int] = {
     "InternalFailure": 500,
     "ModelError": 424,
 }
+# How a broken candidate of an `endpoint_update` fault behaves (local/sagemaker/faulty_model.py).
+ENDPOINT_UPDATE_MODES = ("exit", "server-error", "slow")
 # HTTP statuses AWS uses for the error codes worth injecting; anything else is a 500.
 AWS_ERROR_STATUS: dict[str, int] = {
     "ProvisionedThroughputExceededException": 400,
@@ -136,6 +141,10 @@ def build_fault(spec: dict[str, Any]) -> Fault:
         if fault.error not in ENDPOINT_ERRORS:
             raise ValueError(f"an endpoint fault's error is one of {', '.join(ENDPOINT_ERRORS)}")
         fault.status = ENDPOINT_ERRORS[fault.error]
+    elif kind == "endpoint_update":
+        fault.error = fault.error or "exit"
+        if fault.error not in ENDPOINT_UPDATE_MODES:
+            raise ValueError(f"an endpoint_update fault's error is one of {', '.join(ENDPOINT_UPDATE_MODES)}")
     if fault.delay_seconds < 0:
         raise ValueError("delay_seconds must not be negative")
     fault.message = fault.message or f"{fault.error or 'failure'} (injected fault {fault.id})"

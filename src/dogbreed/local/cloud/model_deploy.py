@@ -11,6 +11,7 @@ from __future__ import annotations
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from dogbreed.local.cloud.state import CloudState
 from dogbreed.template_stack import TemplateStack
@@ -37,9 +38,16 @@ def endpoint_status(state: CloudState) -> str | None:
 
 
 def deploy_model_dir(
-    state: CloudState, model_dir: Path, *, name: str, instance_count: int = 1, timeout: float = 180.0
+    state: CloudState,
+    model_dir: Path,
+    *,
+    name: str,
+    instance_count: int = 1,
+    timeout: float = 180.0,
+    deployment_config: dict[str, Any] | None = None,
 ) -> str:
-    """Serve `model_dir` on the stack's endpoint (created, or updated blue/green); returns its name."""
+    """Serve `model_dir` on the stack's endpoint (created, or updated blue/green with the
+    `deployment_config` guardrails, as UpdateEndpoint takes them); returns its name."""
     from dogbreed_job.export import pack_model_archive
 
     outputs = state.outputs
@@ -68,8 +76,11 @@ def deploy_model_dir(
             }
         ],
     )
-    deploy = sagemaker.create_endpoint if endpoint_status(state) is None else sagemaker.update_endpoint
-    deploy(EndpointName=endpoint_name, EndpointConfigName=name)
+    if endpoint_status(state) is None:
+        sagemaker.create_endpoint(EndpointName=endpoint_name, EndpointConfigName=name)
+    else:
+        guardrails = {"DeploymentConfig": deployment_config} if deployment_config else {}
+        sagemaker.update_endpoint(EndpointName=endpoint_name, EndpointConfigName=name, **guardrails)
     wait_in_service(state, timeout=timeout)
     return endpoint_name
 

@@ -51,7 +51,31 @@ def endpoint_summary(described: dict[str, Any], fleet: dict[str, Any] | None = N
         for variant in described.get("ProductionVariants", [])
     )
     failure = f" ({described['FailureReason']})" if described.get("FailureReason") else ""
-    return (
+    summary = (
         f"{described['EndpointName']} {described['EndpointStatus']}{failure} "
         f"config {described['EndpointConfigName']} | {variants or 'no instances'}"
     )
+    pending = described.get("PendingDeploymentSummary")
+    return f"{summary}\n    {pending_summary(pending, fleet)}" if pending else summary
+
+
+def pending_summary(pending: dict[str, Any], fleet: dict[str, Any] | None = None) -> str:
+    """`updating to dogbreed-2 (CANARY): Baking, traffic new 50% / old 50%, alarms: x OK` from
+    DescribeEndpoint's PendingDeploymentSummary and the emulator's view of the rollout (the split)."""
+    rollout = (fleet or {}).get("PendingDeployment") or {}
+    stages = [
+        status
+        for variant in pending.get("ProductionVariants", [])
+        for status in variant.get("VariantStatus", [])
+    ]
+    stage = stages[0]["Status"] if stages else "Creating"
+    line = f"updating to {pending['EndpointConfigName']}"
+    if rollout:
+        share = float(rollout["NewFleetTrafficShare"])
+        alarms = ", ".join(f"{name} {state}" for name, state in rollout.get("Alarms", {}).items())
+        line += f" ({rollout['TrafficRouting']}): {stage}, traffic new {share:.0%} / old {1 - share:.0%}" + (
+            f", alarms: {alarms}" if alarms else ""
+        )
+    elif stages:
+        line += f": {stage} ({stages[0].get('StatusMessage', '')})"
+    return line

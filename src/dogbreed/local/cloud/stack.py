@@ -47,6 +47,9 @@ LOCAL_PARAMETERS: dict[str, str] = {
     "MaxTrainingRuntimeSeconds": "900",
     "EndpointPollSeconds": "1",
     "EndpointPollMaxIterations": "300",
+    # The local SageMaker really bakes an endpoint update (10 minutes by default): a short bake keeps
+    # the demo's second run quick. The rollout tests and docs/pipeline.md's timeline set their own.
+    "RolloutBakeSeconds": "10",
     "EndpointMinInstances": "1",
     "EndpointMaxInstances": "2",
     "ScaleOutCooldownSeconds": "30",

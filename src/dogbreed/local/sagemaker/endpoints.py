@@ -2,17 +2,18 @@
 machine (Creating -> InService | Failed; InService -> Updating -> InService; Deleting).
 
 Deployments run in worker threads: CreateEndpoint starts a fleet per production variant; UpdateEndpoint
-is blue/green (the new fleets up and healthy, an atomic switch under the routing lock, the old fleets
-drained, then stopped; a failed update keeps the old fleets serving and reports why). Auto scaling
-changes a variant's instance count through `scale_variant`; `health` replaces instances that die in
-service. A serverless variant runs no instance between requests (`serverless.py`).
+is blue/green with the request's deployment guardrails (`rollout.py`: the new fleets up and healthy
+beside the old ones, traffic shifted in steps that bake under the rollback alarms, the old fleets
+drained, then stopped; a failed or rolled-back update keeps the old fleets serving and reports why).
+Auto scaling changes a variant's instance count through `scale_variant`; `health` replaces instances
+that die in service. A serverless variant runs no instance between requests
+(`serverless.py`).
 """
 
 from __future__ import annotations
 
 import functools
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,21 +29,19 @@ from dogbreed.local.sagemaker._aws import (
 )
 from dogbreed.local.sagemaker.endpoint_metrics import VariantMetrics
 from dogbreed.local.sagemaker.fleet import (
-    Fleet,
     FleetError,
     Instance,
     ServeCommand,
     Variant,
-    crashing_serve_command,
+    build_variants,
     default_serve_command,
 )
 from dogbreed.local.sagemaker.models import ModelStore
 from dogbreed.local.sagemaker.processes import ProcessRegistry
+from dogbreed.local.sagemaker.rollout import BlueGreenUpdate, Rollout
 from dogbreed.local.sagemaker.serverless import (
     DEFAULT_IDLE_SECONDS,
-    ServerlessState,
     instance_to_serverless_problem,
-    is_serverless,
 )
 from dogbreed.local.sagemaker.tags import TagStore
 
@@ -65,6 +64,9 @@ class Endpoint:
     variants: dict[str, Variant] = field(default_factory=dict)
     busy: threading.Lock = field(default_factory=threading.Lock)  # one deployment/scaling at a time
     deleted: bool = False
+    pending: Rollout | None = None  # the update in progress (PendingDeploymentSummary)
+    last_rollout: Rollout | None = None  # the latest update, kept for its timeline
+    last_deployment_config: dict[str, Any] | None = None
 
     def settle(self, status: str, failure_reason: str | None) -> None:
         """The end of a deployment or scaling activity (the caller holds the service lock)."""
@@ -86,6 +88,7 @@ class EndpointService:
         startup_timeout_seconds: float = 120.0,
         drain_timeout_seconds: float = 60.0,
         serverless_idle_seconds: float = DEFAULT_IDLE_SECONDS,
+        alarm_poll_seconds: float = 1.0,
     ) -> None:
         self.root = state_dir / "endpoints"
         self._models = models
@@ -96,6 +99,7 @@ class EndpointService:
         self._startup_timeout = startup_timeout_seconds
         self._drain_timeout = drain_timeout_seconds
         self.serverless_idle_seconds = serverless_idle_seconds
+        self._alarm_poll = alarm_poll_seconds
         self.lock = threading.RLock()  # guards endpoints, their variants and every fleet's instances
         self._endpoints: dict[str, Endpoint] = {}
         self._workers: list[threading.Thread] = []
@@ -137,10 +141,12 @@ class EndpointService:
             }
             if endpoint.failure_reason:
                 out["FailureReason"] = endpoint.failure_reason
+            if endpoint.last_deployment_config is not None:
+                out["LastDeploymentConfig"] = endpoint.last_deployment_config
+            if endpoint.pending is not None:
+                out["PendingDeploymentSummary"] = endpoint.pending.summary()
             if endpoint.variants:
-                out["ProductionVariants"] = [
-                    _variant_summary(variant) for variant in endpoint.variants.values()
-                ]
+                out["ProductionVariants"] = [variant.summary() for variant in endpoint.variants.values()]
         return out
 
     def list_endpoints(self, **request: Any) -> dict[str, Any]:
@@ -168,9 +174,20 @@ class EndpointService:
             problem = instance_to_serverless_problem(serving, config["ProductionVariants"])
             if problem:
                 raise api_error("UpdateEndpoint", "ValidationException", problem)
+            deployment_config = request.get("DeploymentConfig")
+            if deployment_config is None and request.get("RetainDeploymentConfig"):
+                deployment_config = endpoint.last_deployment_config
+            if deployment_config is not None and "RollingUpdatePolicy" in deployment_config:
+                raise api_error(
+                    "UpdateEndpoint",
+                    "ValidationException",
+                    "RollingUpdatePolicy is not supported by the local SageMaker; use BlueGreenUpdatePolicy.",
+                )
             endpoint.status = "Updating"
             endpoint.last_modified = utcnow()
-        self._spawn_worker(self._deploy_update, endpoint, config)
+            if deployment_config is not None:
+                endpoint.last_deployment_config = deployment_config
+        self._spawn_worker(self._deploy_update, endpoint, config, deployment_config)
         return {"EndpointArn": endpoint.arn}
 
     def delete_endpoint(self, **request: Any) -> dict[str, Any]:
@@ -180,9 +197,10 @@ class EndpointService:
             endpoint.status = "Deleting"
             endpoint.deleted = True
             variants, endpoint.variants = endpoint.variants, {}
+            pending = dict(endpoint.pending.variants) if endpoint.pending else {}
             del self._endpoints[endpoint.name]
         self._tags.forget(endpoint.arn)
-        for variant in variants.values():
+        for variant in [*variants.values(), *pending.values()]:
             variant.fleet.stop_all()
         return {}
 
@@ -201,13 +219,19 @@ class EndpointService:
             return list(self._endpoints.values())
 
     def serving_variants(self) -> list[tuple[str, str, int, VariantMetrics]]:
-        """(endpoint, variant, instance count, metrics) of every variant in rotation: what CloudWatch gets."""
+        """(endpoint, variant, instance count, metrics) of every variant in rotation: what CloudWatch gets.
+        During an update both fleets of a variant count in its one metric stream."""
         with self.lock:
-            return [
-                (endpoint.name, variant.name, len(variant.fleet.instances), variant.metrics)
-                for endpoint in self._endpoints.values()
-                for variant in endpoint.variants.values()
-            ]
+            serving: dict[tuple[str, str], tuple[int, VariantMetrics]] = {}
+            for endpoint in self._endpoints.values():
+                pending = endpoint.pending.variants if endpoint.pending else {}
+                for variant in [*endpoint.variants.values(), *pending.values()]:
+                    count, _ = serving.get((endpoint.name, variant.name), (0, variant.metrics))
+                    serving[(endpoint.name, variant.name)] = (
+                        count + len(variant.fleet.instances),
+                        variant.metrics,
+                    )
+            return [(name, variant, count, metrics) for (name, variant), (count, metrics) in serving.items()]
 
     # ----------------------------------------------------------------- deployments
 
@@ -218,7 +242,7 @@ class EndpointService:
             self._workers.append(thread)
         thread.start()
 
-    def _build_variants(
+    def build_variants(
         self,
         endpoint: Endpoint,
         config: dict[str, Any],
@@ -226,64 +250,20 @@ class EndpointService:
         serve_command: ServeCommand | None = None,
     ) -> dict[str, Variant]:
         """A started, healthy fleet for every production variant of `config` (all or none)."""
-        variants: dict[str, Variant] = {}
-        try:
-            for spec in config["ProductionVariants"]:
-                try:
-                    model = self._models.model(spec["ModelName"], "CreateEndpoint")
-                except Exception as error:
-                    raise FleetError(f"Could not find model {spec['ModelName']}.") from error
-                container = self._models.serving_container(model["ModelName"])
-                try:
-                    model_dir = self._models.model_dir(spec["ModelName"])
-                except Exception as error:
-                    raise FleetError(
-                        f'Failed to download model data for container "container_1" from URL: '
-                        f'"{container["ModelDataUrl"]}". ({error})'
-                    ) from error
-                variant = Variant(
-                    name=spec["VariantName"],
-                    model_name=spec["ModelName"],
-                    instance_type=spec.get("InstanceType", "local"),
-                    weight=float(spec.get("InitialVariantWeight", 1.0)),
-                    fleet=Fleet(
-                        label=f"{endpoint.name}/{spec['VariantName']}/{deployment}",
-                        model_dir=model_dir,
-                        environment=dict(container.get("Environment", {})),
-                        processes=self._processes,
-                        serve_command=serve_command or self._serve_command,
-                        log_dir=self.root / endpoint.name / deployment / spec["VariantName"],
-                        startup_timeout=self._startup_timeout,
-                    ),
-                    desired_count=0 if is_serverless(spec) else int(spec.get("InitialInstanceCount", 1)),
-                    metrics=VariantMetrics(),
-                    image=str(container.get("Image", "")),
-                    serverless=ServerlessState.from_config(spec["ServerlessConfig"])
-                    if is_serverless(spec)
-                    else None,
-                )
-                variants[variant.name] = variant
-                try:
-                    # A serverless variant's model is health-checked once, then nothing keeps running.
-                    variant.fleet.launch(variant.desired_count or 1)
-                except FleetError as error:
-                    raise FleetError(
-                        f"The primary container for production variant {variant.name} did not pass the ping "
-                        f"health check. Please check CloudWatch logs for this endpoint. ({error})"
-                    ) from error
-                if variant.serverless is not None:
-                    variant.fleet.stop_all()
-                    variant.fleet.instances = []
-        except FleetError:
-            for variant in variants.values():
-                variant.fleet.stop_all()
-            raise
-        return variants
+        return build_variants(
+            config["ProductionVariants"],
+            models=self._models,
+            processes=self._processes,
+            serve_command=serve_command or self._serve_command,
+            label=f"{endpoint.name}/{{variant}}/{deployment}",
+            log_root=self.root / endpoint.name / deployment,
+            startup_timeout=self._startup_timeout,
+        )
 
     def _deploy_new(self, endpoint: Endpoint, config: dict[str, Any]) -> None:
         with endpoint.busy:
             try:
-                variants = self._build_variants(endpoint, config, "deployment-1")
+                variants = self.build_variants(endpoint, config, "deployment-1")
             except FleetError as error:
                 with self.lock:
                     endpoint.settle("Failed", str(error))
@@ -295,35 +275,36 @@ class EndpointService:
                     stale = {}
                     endpoint.variants = variants
                     endpoint.settle("InService", None)
-            self._stop_variants(stale)
+            self.stop_variants(stale)
 
-    def _deploy_update(self, endpoint: Endpoint, config: dict[str, Any]) -> None:
-        """Blue/green: new fleet up and healthy, atomic switch, drain the old fleet, stop it."""
+    def _deploy_update(
+        self, endpoint: Endpoint, config: dict[str, Any], deployment_config: dict[str, Any] | None
+    ) -> None:
+        """Blue/green with the deployment guardrails of `deployment_config` (rollout.py)."""
+        # Imported here: the module is also the broken model server's `python -m` entry point.
+        from dogbreed.local.sagemaker.faulty_model import faulty_serve_command
+
         with endpoint.busy:
-            deployment = f"deployment-{int(time.time() * 1000)}"
             fault = self.faults.take_named("endpoint_update", endpoint.name) if self.faults else None
-            crashing = crashing_serve_command(fault.message) if fault else None
-            try:
-                variants = self._build_variants(endpoint, config, deployment, crashing)
-            except FleetError as error:
-                # SageMaker keeps the old fleet serving and reports the failed update on the endpoint.
-                with self.lock:
-                    endpoint.settle("InService", str(error))
-                return
-            with self.lock:
-                if endpoint.deleted or self.closing.is_set():
-                    old = variants
-                else:
-                    old = endpoint.variants
-                    for name, variant in variants.items():
-                        if name in old:  # traffic history carries over for metrics and scaling
-                            variant.metrics = old[name].metrics
-                    endpoint.variants = variants
-                    endpoint.config_name = config["EndpointConfigName"]
-                    endpoint.settle("InService", None)
-            self._stop_variants(old)
+            serve_command = (
+                faulty_serve_command(
+                    fault.error or "exit", fault.message, fault.delay_seconds, self._serve_command
+                )
+                if fault
+                else None
+            )
+            model_name = config["ProductionVariants"][0]["ModelName"]
+            BlueGreenUpdate(
+                self,
+                endpoint,
+                config,
+                deployment_config,
+                serve_command=serve_command,
+                alarm_clients=lambda: self._models.role_clients(model_name),
+                poll_seconds=self._alarm_poll,
+            ).run()
 
-    def _stop_variants(self, variants: dict[str, Variant]) -> None:
+    def stop_variants(self, variants: dict[str, Variant]) -> None:
         for variant in variants.values():
             for instance in list(variant.fleet.instances):
                 self._drain_and_stop(variant, instance)
@@ -384,6 +365,12 @@ class EndpointService:
                     "EndpointName": endpoint.name,
                     "EndpointStatus": endpoint.status,
                     "Variants": [variant.status() for variant in endpoint.variants.values()],
+                    **({"PendingDeployment": endpoint.pending.status()} if endpoint.pending else {}),
+                    **(
+                        {"LastDeployment": endpoint.last_rollout.status()}
+                        if endpoint.last_rollout and not endpoint.pending
+                        else {}
+                    ),
                 }
                 for endpoint in self._endpoints.values()
             ]
@@ -397,25 +384,6 @@ class EndpointService:
         for endpoint in self.endpoints():
             with self.lock:
                 variants, endpoint.variants = endpoint.variants, {}
+                pending = dict(endpoint.pending.variants) if endpoint.pending else {}
                 endpoint.status = "OutOfService"
-            self._stop_variants(variants)
-
-
-def _variant_summary(variant: Variant) -> dict[str, Any]:
-    """DescribeEndpoint's ProductionVariantSummary: instance counts, or the serverless config."""
-    summary: dict[str, Any] = {
-        "VariantName": variant.name,
-        "DeployedImages": [{"SpecifiedImage": variant.image, "ResolvedImage": variant.image}]
-        if variant.image
-        else [],
-        "CurrentWeight": variant.weight,
-        "DesiredWeight": variant.weight,
-    }
-    if variant.serverless is not None:
-        config = variant.serverless.config()
-        return {**summary, "CurrentServerlessConfig": config, "DesiredServerlessConfig": dict(config)}
-    return {
-        **summary,
-        "CurrentInstanceCount": len(variant.fleet.instances),
-        "DesiredInstanceCount": variant.desired_count,
-    }
+            self.stop_variants({**pending, **{f"old/{name}": v for name, v in variants.items()}})

@@ -13,14 +13,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from dogbreed.local.sagemaker.endpoint_metrics import VariantMetrics
 from dogbreed.local.sagemaker.processes import ProcessRegistry
-from dogbreed.local.sagemaker.serverless import ServerlessState
+from dogbreed.local.sagemaker.serverless import ServerlessState, is_serverless
 from dogbreed.loopback import free_port
+
+if TYPE_CHECKING:
+    from dogbreed.local.sagemaker.models import ModelStore
 
 ServeCommand = Callable[[Path, int], list[str]]
 CONTAINER_MODEL_DIR = "/opt/ml/model"
@@ -200,6 +203,25 @@ class Variant:
     image: str = ""
     serverless: ServerlessState | None = None  # a ServerlessConfig instead of instances
 
+    def summary(self) -> dict[str, Any]:
+        """DescribeEndpoint's ProductionVariantSummary: instance counts, or the serverless config."""
+        summary: dict[str, Any] = {
+            "VariantName": self.name,
+            "DeployedImages": [{"SpecifiedImage": self.image, "ResolvedImage": self.image}]
+            if self.image
+            else [],
+            "CurrentWeight": self.weight,
+            "DesiredWeight": self.weight,
+        }
+        if self.serverless is not None:
+            config = self.serverless.config()
+            return {**summary, "CurrentServerlessConfig": config, "DesiredServerlessConfig": dict(config)}
+        return {
+            **summary,
+            "CurrentInstanceCount": len(self.fleet.instances),
+            "DesiredInstanceCount": self.desired_count,
+        }
+
     def status(self) -> dict[str, Any]:
         """The emulator's view (processes and counters), beyond what DescribeEndpoint shows."""
         return {
@@ -211,3 +233,70 @@ class Variant:
             "Invocations": self.metrics.total_invocations,
             **({"Serverless": self.serverless.status()} if self.serverless else {}),
         }
+
+
+def build_variants(
+    specs: list[dict[str, Any]],
+    *,
+    models: ModelStore,
+    processes: ProcessRegistry,
+    serve_command: ServeCommand,
+    label: str,
+    log_root: Path,
+    startup_timeout: float,
+) -> dict[str, Variant]:
+    """A started, healthy fleet for every production variant spec (all or none); `label` names each
+    fleet, with `{variant}` for the variant's name. FleetError says why, in SageMaker's words."""
+    variants: dict[str, Variant] = {}
+    try:
+        for spec in specs:
+            try:
+                model = models.model(spec["ModelName"], "CreateEndpoint")
+            except Exception as error:
+                raise FleetError(f"Could not find model {spec['ModelName']}.") from error
+            container = models.serving_container(model["ModelName"])
+            try:
+                model_dir = models.model_dir(spec["ModelName"])
+            except Exception as error:
+                raise FleetError(
+                    f'Failed to download model data for container "container_1" from URL: '
+                    f'"{container["ModelDataUrl"]}". ({error})'
+                ) from error
+            variant = Variant(
+                name=spec["VariantName"],
+                model_name=spec["ModelName"],
+                instance_type=spec.get("InstanceType", "local"),
+                weight=float(spec.get("InitialVariantWeight", 1.0)),
+                fleet=Fleet(
+                    label=label.format(variant=spec["VariantName"]),
+                    model_dir=model_dir,
+                    environment=dict(container.get("Environment", {})),
+                    processes=processes,
+                    serve_command=serve_command,
+                    log_dir=log_root / spec["VariantName"],
+                    startup_timeout=startup_timeout,
+                ),
+                desired_count=0 if is_serverless(spec) else int(spec.get("InitialInstanceCount", 1)),
+                metrics=VariantMetrics(),
+                image=str(container.get("Image", "")),
+                serverless=ServerlessState.from_config(spec["ServerlessConfig"])
+                if is_serverless(spec)
+                else None,
+            )
+            variants[variant.name] = variant
+            try:
+                # A serverless variant's model is health-checked once, then nothing keeps running.
+                variant.fleet.launch(variant.desired_count or 1)
+            except FleetError as error:
+                raise FleetError(
+                    f"The primary container for production variant {variant.name} did not pass the ping "
+                    f"health check. Please check CloudWatch logs for this endpoint. ({error})"
+                ) from error
+            if variant.serverless is not None:
+                variant.fleet.stop_all()
+                variant.fleet.instances = []
+    except FleetError:
+        for variant in variants.values():
+            variant.fleet.stop_all()
+        raise
+    return variants

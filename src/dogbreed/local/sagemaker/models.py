@@ -205,6 +205,10 @@ class ModelStore:
             raise could_not_find(operation, "endpoint configuration", "endpoint-config", name, self._region)
         return config
 
+    def role_clients(self, model_name: str) -> ClientFactory:
+        """The clients SageMaker acts with for this model: its execution role's."""
+        return self._role_clients(str(self.model(model_name, "UpdateEndpoint").get("ExecutionRoleArn", "")))
+
     # ----------------------------------------------------------------- model data
 
     def model_dir(self, model_name: str) -> Path:

@@ -117,11 +117,16 @@ class Router:
                         f"The variant {target_variant} does not exist for endpoint {endpoint_name}.",
                     )
             else:
-                names = list(endpoint.variants)
-                weights = [endpoint.variants[name].weight for name in names]
+                # During a blue/green update, the new fleet's share of traffic; then the variants' weights.
+                pending = endpoint.pending
+                variants = (
+                    pending.variants if pending is not None and pending.routes_to_new() else endpoint.variants
+                )
+                names = list(variants)
+                weights = [variants[name].weight for name in names]
                 # Traffic split between variants, as SageMaker does: a weighted draw, nothing secret.
                 chosen = random.choices(names, weights=weights)[0] if sum(weights) > 0 else names[0]  # noqa: S311  # nosec B311
-                variant = endpoint.variants[chosen]
+                variant = variants[chosen]
             serverless = variant.serverless
             if serverless is not None and not variant.fleet.instances:
                 raise ColdStartNeeded(variant)

@@ -139,7 +139,11 @@ def cold_start(service: EndpointService, endpoint_name: str, variant: Variant) -
         instance = variant.fleet.start_instance()
         with service.lock:
             endpoint = service.find(endpoint_name)
-            current = endpoint is not None and endpoint.variants.get(variant.name) is variant
+            # The serving variant, or the new one of a blue/green update in progress.
+            pending = endpoint.pending.variants if endpoint is not None and endpoint.pending else {}
+            current = endpoint is not None and any(
+                variant is known for known in (endpoint.variants.get(variant.name), pending.get(variant.name))
+            )
             if current and not service.closing.is_set():
                 variant.fleet.instances.append(instance)
                 state.cold_starts += 1
