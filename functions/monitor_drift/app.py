@@ -11,14 +11,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from types import SimpleNamespace
 from typing import Annotated, Any
 
-import boto3
+import aws_clients
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
 from model_monitor.drift import Thresholds
 from model_monitor.monitor import MonitorConfig, run_monitor
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -84,13 +82,11 @@ class MonitorSettings(BaseModel):
 SETTINGS = MonitorSettings.from_env()
 
 
-@lru_cache(maxsize=1)
 def clients() -> SimpleNamespace:
-    config = Config(connect_timeout=5, read_timeout=30, retries={"mode": "standard", "max_attempts": 5})
     return SimpleNamespace(
-        s3=boto3.client("s3", config=config),
-        sagemaker=boto3.client("sagemaker", config=config),
-        cloudwatch=boto3.client("cloudwatch", config=config),
+        s3=aws_clients.client("s3"),
+        sagemaker=aws_clients.client("sagemaker"),
+        cloudwatch=aws_clients.client("cloudwatch"),
     )
 
 

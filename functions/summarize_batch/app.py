@@ -8,28 +8,19 @@ without its list of rejections (batch_inference.summary).
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from typing import Any
 
-import boto3
+import aws_clients
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from batch_inference.summary import summarize_batch
-from botocore.config import Config
 
 logger = Logger()
 INFERENCE_BUCKET = os.environ["INFERENCE_BUCKET"]
 
 
-@lru_cache(maxsize=1)
 def s3_client() -> Any:
-    config = Config(
-        connect_timeout=5,
-        read_timeout=30,
-        retries={"mode": "standard", "max_attempts": 5},
-        max_pool_connections=32,
-    )
-    return boto3.client("s3", config=config)
+    return aws_clients.client("s3", max_pool_connections=32)
 
 
 @logger.inject_lambda_context

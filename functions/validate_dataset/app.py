@@ -7,29 +7,20 @@ Answer: `{"valid": bool, "summary": "<readable report>", "report": {...}}`.
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from typing import Any
 
-import boto3
+import aws_clients
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from botocore.config import Config
 from dataset_gate import DatasetRequest, validate_dataset
 
 logger = Logger()
 DATA_BUCKET = os.environ["DATA_BUCKET"]
 
 
-@lru_cache(maxsize=1)
 def s3_client() -> Any:
     # Many small GETs in parallel: a pool as large as the checker's thread count.
-    config = Config(
-        connect_timeout=5,
-        read_timeout=30,
-        retries={"mode": "standard", "max_attempts": 5},
-        max_pool_connections=32,
-    )
-    return boto3.client("s3", config=config)
+    return aws_clients.client("s3", max_pool_connections=32)
 
 
 @logger.inject_lambda_context

@@ -36,7 +36,15 @@ LAYER_PYTHON = "python"  # a Python layer's contents land in /opt/python, on the
 # dependencies); the handlers may import these without packaging them.
 RUNTIME_PROVIDED = ("boto3", "s3transfer")
 TRAINING_ONLY = {"torch", "torchvision", "dogbreed_job", "onnx", "onnxruntime", "train.py", "inference.py"}
-SHARED_CODE = ("prediction", "request_guards", "dataset_check", "dataset_gate.py", "model_monitor")
+SHARED_CODE = (
+    "prediction",
+    "request_guards",
+    "dataset_check",
+    "dataset_gate.py",
+    "model_monitor",
+    "batch_inference",
+    "aws_clients.py",
+)
 
 
 @dataclass(frozen=True)

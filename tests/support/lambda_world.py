@@ -57,8 +57,9 @@ FUNCTION_ENV = {
     # The drift monitor reads captures from this bucket (none in the world: an empty window).
     "CAPTURE_BUCKET": BUCKET,
 }
-# Packages whose modules read the environment at import. request_guards does not, and stays shared.
-HANDLER_PACKAGES = ("predict_api", "predict_s3", "prediction", "monitor_drift")
+# Packages whose modules read the environment at import, or keep clients made from it (aws_clients).
+# request_guards does neither, and stays shared.
+HANDLER_PACKAGES = ("predict_api", "predict_s3", "prediction", "monitor_drift", "aws_clients")
 
 BREEDS = tuple(f"Breed_{index:03d}" for index in range(12))
 
