@@ -63,6 +63,29 @@ def upload_tree(s3: Any, root: Path, bucket: str, prefix: str) -> str:
     return f"s3://{bucket}/{prefix}"
 
 
+def upload_model(s3: Any, model_dir: Path, key: str, bucket: str = BUCKET) -> str:
+    """A model directory as the training job's model.tar.gz (its files at the archive's root)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path in sorted(model_dir.iterdir()):
+            tar.add(path, arcname=path.name)
+    s3.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
+    return f"s3://{bucket}/{key}"
+
+
+def runtime_client(url: str, read_timeout: int = 60) -> Any:
+    """A sagemaker-runtime client on the local SageMaker's runtime, without retries (a test sees
+    every answer as the endpoint gave it)."""
+    return boto3.client(
+        "sagemaker-runtime",
+        endpoint_url=url,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=read_timeout),
+    )
+
+
 def upload_sourcedir(s3: Any, source: Path, bucket: str, key: str) -> str:
     """Pack a directory as sourcedir.tar.gz, as the SageMaker SDK does."""
     buffer = io.BytesIO()

@@ -10,17 +10,14 @@ import json
 import os
 import shutil
 import signal
-import tarfile
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import numpy as np
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from model_monitor.capture import parse_lines
 from PIL import Image
@@ -28,10 +25,11 @@ from PIL import Image
 from dogbreed.local.sagemaker import LocalSageMaker
 from tests.integration.local_sagemaker_support import (
     BUCKET,
-    REGION,
     ROLE,
     client_factory,
     moto_server,
+    runtime_client,
+    upload_model,
     wait_for,
 )
 
@@ -50,15 +48,6 @@ def _jpeg(class_index: int, seed: int = 0) -> bytes:
     return buffer.getvalue()
 
 
-def _upload_model(s3: Any, model_dir: Path, key: str) -> str:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path in sorted(model_dir.iterdir()):
-            tar.add(path, arcname=path.name)
-    s3.put_object(Bucket=BUCKET, Key=key, Body=buffer.getvalue())
-    return f"s3://{BUCKET}/{key}"
-
-
 def _versioned_copy(model_dir: Path, target: Path, version: str) -> Path:
     shutil.copytree(model_dir, target)
     config = json.loads((target / "model_config.json").read_text())
@@ -75,15 +64,15 @@ def env(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         s3 = clients("s3")
         s3.create_bucket(Bucket=BUCKET)
         uris = {
-            "v1": _upload_model(s3, tiny_model_dir, "models/v1/model.tar.gz"),
-            "v2": _upload_model(
+            "v1": upload_model(s3, tiny_model_dir, "models/v1/model.tar.gz"),
+            "v2": upload_model(
                 s3, _versioned_copy(tiny_model_dir, root / "v2", "tiny-test-2"), "models/v2/model.tar.gz"
             ),
         }
         broken = root / "broken"
         broken.mkdir()
         (broken / "classes.json").write_text('["a"]')
-        uris["broken"] = _upload_model(s3, broken, "models/broken/model.tar.gz")
+        uris["broken"] = upload_model(s3, broken, "models/broken/model.tar.gz")
         backend = LocalSageMaker(
             root / "state",
             clients=clients,
@@ -97,14 +86,7 @@ def env(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
                 PrimaryContainer={"Image": IMAGE, "ModelDataUrl": uri},
                 ExecutionRoleArn=ROLE,
             )
-        runtime = boto3.client(
-            "sagemaker-runtime",
-            endpoint_url=backend.runtime_url,
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            config=Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=60),
-        )
+        runtime = runtime_client(backend.runtime_url, read_timeout=60)
         try:
             yield {"backend": backend, "clients": clients, "runtime": runtime}
         finally:

@@ -6,26 +6,23 @@ endpoint updated to serverless). Models come from model.tar.gz in a moto server'
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from dogbreed.bench.tiny_model import solid_color_jpeg
 from dogbreed.local.sagemaker import LocalSageMaker
 from tests.integration.local_sagemaker_support import (
     BUCKET,
-    REGION,
     ROLE,
     client_factory,
     moto_server,
+    runtime_client,
+    upload_model,
     wait_for,
 )
 
@@ -51,11 +48,7 @@ def env(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         clients = client_factory(url)
         s3 = clients("s3")
         s3.create_bucket(Bucket=BUCKET)
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-            for path in sorted(tiny_model_dir.iterdir()):
-                tar.add(path, arcname=path.name)
-        s3.put_object(Bucket=BUCKET, Key="models/tiny/model.tar.gz", Body=buffer.getvalue())
+        upload_model(s3, tiny_model_dir, "models/tiny/model.tar.gz")
         backend = LocalSageMaker(root / "state", clients=clients, serverless_idle_seconds=IDLE_SECONDS)
         container = {"Image": IMAGE, "ModelDataUrl": f"s3://{BUCKET}/models/tiny/model.tar.gz"}
         backend.create_model(ModelName="open", PrimaryContainer=container, ExecutionRoleArn=ROLE)
@@ -65,14 +58,7 @@ def env(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
             ExecutionRoleArn=ROLE,
             EnableNetworkIsolation=True,
         )
-        runtime = boto3.client(
-            "sagemaker-runtime",
-            endpoint_url=backend.runtime_url,
-            region_name=REGION,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            config=Config(retries={"max_attempts": 1, "mode": "standard"}, read_timeout=120),
-        )
+        runtime = runtime_client(backend.runtime_url, read_timeout=120)
         try:
             yield {"backend": backend, "runtime": runtime}
         finally:

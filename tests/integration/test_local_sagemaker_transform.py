@@ -5,9 +5,7 @@ does not start, StopTransformJob, and the API's shapes and errors."""
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +17,7 @@ from botocore.exceptions import ClientError
 from dogbreed.bench.tiny_model import TINY_CLASSES, solid_color_jpeg
 from dogbreed.local.sagemaker import LocalSageMaker
 from dogbreed.local.sagemaker._aws import validate_request
-from tests.integration.local_sagemaker_support import BUCKET, ROLE, client_factory, moto_server
+from tests.integration.local_sagemaker_support import BUCKET, ROLE, client_factory, moto_server, upload_model
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -27,15 +25,6 @@ pytestmark = pytest.mark.slow
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5-cpu-py311"
 GOOD = {f"photos/{breed}.jpg": solid_color_jpeg(index) for index, breed in enumerate(TINY_CLASSES)}
 BAD = {"photos/notes.jpg": b"this is not an image"}
-
-
-def _upload_model(s3: Any, model_dir: Path, key: str) -> str:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path in sorted(model_dir.iterdir()):
-            tar.add(path, arcname=path.name)
-    s3.put_object(Bucket=BUCKET, Key=key, Body=buffer.getvalue())
-    return f"s3://{BUCKET}/{key}"
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +41,8 @@ def env(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
         (broken / "classes.json").write_text('["a"]')
         backend = LocalSageMaker(root / "state", clients=clients)
         for name, uri in {
-            "model-tiny": _upload_model(s3, tiny_model_dir, "models/tiny/model.tar.gz"),
-            "model-broken": _upload_model(s3, broken, "models/broken/model.tar.gz"),
+            "model-tiny": upload_model(s3, tiny_model_dir, "models/tiny/model.tar.gz"),
+            "model-broken": upload_model(s3, broken, "models/broken/model.tar.gz"),
         }.items():
             backend.create_model(
                 ModelName=name, PrimaryContainer={"Image": IMAGE, "ModelDataUrl": uri}, ExecutionRoleArn=ROLE
