@@ -25,11 +25,12 @@ import json
 import logging
 import math
 import operator
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
+
+from dogbreed.local.background import Ticker
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +107,7 @@ class AlarmEvaluator:
         self._cloudwatch = cloudwatch
         self._scale = period_scale
         self._clock = clock
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker: Ticker | None = None
 
     def scaled_period(self, period_seconds: int) -> int:
         return max(1, round(period_seconds * self._scale))
@@ -172,23 +172,12 @@ class AlarmEvaluator:
 
     # --- the schedule --------------------------------------------------------------------------
     def start(self, interval_seconds: float) -> None:
-        """Evaluate every `interval_seconds` in a daemon thread until `stop`."""
-        self._thread = threading.Thread(
-            target=self._run, args=(interval_seconds,), name="alarm-evaluator", daemon=True
-        )
-        self._thread.start()
+        """Run `evaluate_all` every `interval_seconds` in a daemon thread until `stop`."""
+        self._ticker = Ticker(self.evaluate_all, interval_seconds, name="alarm-evaluator")
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _run(self, interval_seconds: float) -> None:
-        while not self._stop.wait(interval_seconds):
-            try:
-                self.evaluate_all()
-            except Exception:
-                logger.exception("alarm evaluation failed")
+        if self._ticker is not None:
+            self._ticker.stop(timeout=10)
 
 
 def evaluation_interval(period_scale: float) -> float:

@@ -15,7 +15,6 @@ One `publish_once` per (scaled) minute, from a daemon thread the local cloud sta
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ from typing import Any, Final
 
 import psutil
 
+from dogbreed.local.background import Ticker
 from dogbreed.local.cloud.metric_buffer import MetricBuffer
 
 logger = logging.getLogger(__name__)
@@ -81,8 +81,7 @@ class ServiceMetrics:
         self._queue_names = queue_names
         self._instances = instances
         self._processes: dict[int, psutil.Process] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._ticker: Ticker | None = None
 
     def publish_once(self) -> None:
         now = datetime.now(UTC)
@@ -121,19 +120,9 @@ class ServiceMetrics:
 
     # --- the schedule --------------------------------------------------------------------------
     def start(self, interval_seconds: float) -> None:
-        self._thread = threading.Thread(
-            target=self._run, args=(interval_seconds,), name="service-metrics", daemon=True
-        )
-        self._thread.start()
+        """Run `publish_once` every `interval_seconds` in a daemon thread until `stop`."""
+        self._ticker = Ticker(self.publish_once, interval_seconds, name="service-metrics")
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _run(self, interval_seconds: float) -> None:
-        while not self._stop.wait(interval_seconds):
-            try:
-                self.publish_once()
-            except Exception:
-                logger.exception("service metrics failed")
+        if self._ticker is not None:
+            self._ticker.stop(timeout=10)
