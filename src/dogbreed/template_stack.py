@@ -195,6 +195,9 @@ class TemplateStack:
                 return all(self.resolve(item) for item in arg)
             if key == "Fn::Or":
                 return any(self.resolve(item) for item in arg)
+            if key == "Fn::Contains":  # a rule function: is the value one of the list's strings
+                values, wanted = self.resolve(arg[0]), self.resolve(arg[1])
+                return str(wanted) in [str(value) for value in values]
             if key == "Condition":
                 return self.condition(arg)
             if key == "Fn::Join":

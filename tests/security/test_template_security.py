@@ -444,6 +444,12 @@ def test_the_vpc_is_optional_and_off_by_default(overrides: dict[str, str], in_vp
             ["GuardedRolloutNeedsTwoInstances"],
         ),
         ({"RolloutTrafficRouting": "ALL_AT_ONCE", "EndpointMinInstances": "1"}, []),
+        (
+            {"RolloutTrafficRouting": "LINEAR", "EndpointMinInstances": "2", "RolloutStepPercent": "5"},
+            ["LinearStepsWithinSageMakersRange"],
+        ),
+        ({"RolloutTrafficRouting": "LINEAR", "EndpointMinInstances": "2", "RolloutStepPercent": "10"}, []),
+        ({"RolloutTrafficRouting": "CANARY", "EndpointMinInstances": "2", "RolloutStepPercent": "5"}, []),
         ({"EndpointType": "serverless", "RolloutTrafficRouting": "LINEAR", "EndpointMinInstances": "1"}, []),
         (
             {"EndpointType": "serverless", "VpcSubnetIds": "subnet-0a1b", "VpcSecurityGroupIds": "sg-0e4f"},
