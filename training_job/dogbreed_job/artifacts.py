@@ -1,4 +1,4 @@
-"""The model directory contract shared by training, serving, the Lambdas and the local cloud.
+"""The model directory contract shared by training, serving and the Lambdas.
 
 A model directory (SageMaker's `SM_MODEL_DIR`, packed as `model.tar.gz`) holds:
 

@@ -12,33 +12,13 @@ import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from dogbreed.local.cloud import state as cloud_state
-from dogbreed.stack_target import CONFIG_ENVS, DEFAULT_CONFIG_ENV, StackNotFound, stack_outputs, stack_target
+from dogbreed.commands.stack_arguments import add_stack_target_arguments
+from dogbreed.stack_target import StackNotFound, stack_outputs, stack_target
 
 Target = tuple[Callable[[str], Any], dict[str, str]]  # (client factory, stack outputs)
 _DONE = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
-
-
-def _target_arguments(parser: argparse.ArgumentParser) -> None:
-    target = parser.add_mutually_exclusive_group()
-    target.add_argument(
-        "--config-env",
-        choices=sorted(CONFIG_ENVS),
-        default=DEFAULT_CONFIG_ENV,
-        help="samconfig.toml environment",
-    )
-    target.add_argument("--stack", help="the stack name (instead of samconfig.toml's)")
-    target.add_argument("--local", action="store_true", help="the running local cloud's stack")
-    parser.add_argument(
-        "--state-dir",
-        type=Path,
-        default=cloud_state.DEFAULT_STATE_DIR,
-        help="local cloud (default .local-cloud/)",
-    )
-    parser.add_argument("--region", help="AWS region (default: your AWS configuration's)")
 
 
 def register(subparsers: Any) -> None:
@@ -61,14 +41,14 @@ def register(subparsers: Any) -> None:
     submit.add_argument("--top-k", type=int, default=5, help="predictions per image, 1-10 (default 5)")
     submit.add_argument("--model", default="deployed", help='"deployed" (default) or a model version')
     submit.add_argument("--wait", action="store_true", help="follow the batch until it ends")
-    _target_arguments(submit)
+    add_stack_target_arguments(submit)
     submit.set_defaults(handler=_submit)
 
     status = commands.add_parser("status", help="a batch's progress, outcome and summary")
     status.add_argument("batch_id", metavar="ID")
     status.add_argument("--watch", action="store_true", help="print progress until the batch ends")
     status.add_argument("--json", action="store_true", help="the status as JSON")
-    _target_arguments(status)
+    add_stack_target_arguments(status)
     status.set_defaults(handler=_status)
 
 

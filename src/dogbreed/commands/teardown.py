@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 import httpx
 
+from dogbreed.commands.stack_arguments import add_stack_target_arguments
 from dogbreed.local.cloud import state as cloud_state
-from dogbreed.stack_target import CONFIG_ENVS, DEFAULT_CONFIG_ENV, StackConfigError, stack_target
+from dogbreed.stack_target import StackConfigError, stack_target
 from dogbreed.stack_teardown import TeardownReport
 
 
@@ -27,22 +27,9 @@ def register(subparsers: Any) -> None:
             "Buckets and tables the stack retains (prod) are kept unless --delete-retained."
         ),
     )
-    target = teardown.add_mutually_exclusive_group()
-    target.add_argument(
-        "--config-env",
-        choices=sorted(CONFIG_ENVS),
-        default=DEFAULT_CONFIG_ENV,
-        help="samconfig.toml environment whose stack_name to tear down (default dev)",
+    add_stack_target_arguments(
+        teardown, config_env_help="samconfig.toml environment whose stack_name to tear down (default dev)"
     )
-    target.add_argument("--stack", help="the stack name (instead of samconfig.toml's)")
-    target.add_argument("--local", action="store_true", help="the running local cloud's stack")
-    teardown.add_argument(
-        "--state-dir",
-        type=Path,
-        default=cloud_state.DEFAULT_STATE_DIR,
-        help="local cloud (default .local-cloud/)",
-    )
-    teardown.add_argument("--region", help="AWS region (default: your AWS configuration's)")
     teardown.add_argument(
         "--delete-retained",
         action="store_true",
