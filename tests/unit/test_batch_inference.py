@@ -4,16 +4,13 @@ PrepareBatch / SummarizeBatch over moto's S3 with outputs as Batch Transform wri
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from batch_inference import layout
 from batch_inference.manifest import ManifestError, parse_manifest
 from batch_inference.prepare import MAX_PAYLOAD_BYTES, prepare_batch
 from batch_inference.summary import summarize_batch
-from moto import mock_aws
 
 BUCKET = "inference-bucket"
 
@@ -52,14 +49,10 @@ def test_keys_in_the_bucket_are_normalised_and_deduplicated_with_defaults() -> N
 
 
 @pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
+def s3(moto_session: Any) -> Any:
+    client = moto_session.client("s3")
+    client.create_bucket(Bucket=BUCKET)
+    return client
 
 
 def _put(s3: Any, key: str, body: bytes) -> None:

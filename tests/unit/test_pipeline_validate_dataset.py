@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-import boto3
 import pytest
 from dataset_gate import DatasetRequest, DatasetRequestError, validate_dataset
-from moto import mock_aws
 
 from dogbreed.data.synth import synthesize
 
@@ -22,14 +21,10 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
+def s3(moto_session: Any) -> Any:
+    client = moto_session.client("s3")
+    client.create_bucket(Bucket=BUCKET)
+    return client
 
 
 def _upload(s3, root: Path, dataset_id: str) -> None:
