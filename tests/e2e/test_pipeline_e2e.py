@@ -44,20 +44,21 @@ def test_the_pipeline_trains_deploys_scales_and_serves(demo: dict[str, Any]) -> 
     autoscaling = state.client("application-autoscaling")
     outputs = state.outputs
 
-    executions = sfn.list_executions(stateMachineArn=outputs["TrainingPipelineArn"])["executions"]
-    assert [item["status"] for item in executions] == ["SUCCEEDED"], executions
-    output = json.loads(sfn.describe_execution(executionArn=executions[0]["executionArn"])["output"])
+    first = sfn.describe_execution(executionArn=summary["execution_arn"])
+    assert first["status"] == "SUCCEEDED", first
+    output = json.loads(first["output"])
     assert output["outcome"] == "deployed"
 
     endpoint = state.client("sagemaker").describe_endpoint(EndpointName=outputs["EndpointName"])
     assert endpoint["EndpointStatus"] == "InService"
     policies = autoscaling.describe_scaling_policies(ServiceNamespace="sagemaker")["ScalingPolicies"]
     assert any(p["ResourceId"] == f"endpoint/{outputs['EndpointName']}/variant/AllTraffic" for p in policies)
-    # ... what serves is the registry's approved package, and the run is recorded
+    # ... what serves is the registry's approved package (the canary run's, after the rollout step)
     sagemaker = state.client("sagemaker")
     config = sagemaker.describe_endpoint_config(EndpointConfigName=endpoint["EndpointConfigName"])
     model = sagemaker.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
-    assert model["PrimaryContainer"]["ModelPackageName"] == output["model_package"]
+    serving = summary["rollout"]["canary"]["output"]
+    assert model["PrimaryContainer"]["ModelPackageName"] == serving["model_package"]
     package = sagemaker.describe_model_package(ModelPackageName=output["model_package"])
     assert package["ModelApprovalStatus"] == "Approved"
     assert package["CustomerMetadataProperties"]["dataset_id"] == output["dataset_id"]
@@ -87,6 +88,53 @@ def test_the_pipeline_trains_deploys_scales_and_serves(demo: dict[str, Any]) -> 
     assert code == 0
 
 
+def test_a_second_run_deploys_through_a_canary_and_a_broken_third_is_rolled_back(
+    demo: dict[str, Any],
+) -> None:
+    state, summary = demo["state"], demo["summary"]
+    sfn, sagemaker, dynamodb = (
+        state.client("stepfunctions"),
+        state.client("sagemaker"),
+        state.client("dynamodb"),
+    )
+    outputs = state.outputs
+    first = json.loads(sfn.describe_execution(executionArn=summary["execution_arn"])["output"])
+    canary, broken = summary["rollout"]["canary"], summary["rollout"]["broken"]
+
+    # Three runs: the first created the endpoint, the second deployed through a canary, the third
+    # was rolled back by the 5xx alarm (the execution's history and the runs table say so)
+    executions = sfn.list_executions(stateMachineArn=outputs["TrainingPipelineArn"])["executions"]
+    assert sorted(item["status"] for item in executions) == ["FAILED", "SUCCEEDED", "SUCCEEDED"]
+    [failed] = [item for item in executions if item["status"] == "FAILED"]
+    failure = sfn.describe_execution(executionArn=failed["executionArn"])
+    assert failure["error"] == "DeploymentRolledBack"
+    assert "EndpointServerErrorsAlarm" in failure["cause"], failure["cause"]
+    second = canary["output"]
+    assert second["outcome"] == "deployed" and second["model_version"] != first["model_version"]
+    assert (second["rollout"]["action"], second["rollout"]["traffic_routing"]) == ("update", "CANARY")
+    assert second["rollout"]["replaced_version"] == first["model_version"]
+    # ... and the endpoint serves the canary run's model, with no update pending
+    endpoint = sagemaker.describe_endpoint(EndpointName=outputs["EndpointName"])
+    assert endpoint["EndpointStatus"] == "InService" and "PendingDeploymentSummary" not in endpoint
+    assert endpoint["EndpointConfigName"] == second["model_version"]
+    assert "rolled back" in endpoint.get("FailureReason", ""), endpoint
+
+    # During the canary both models answered; during the broken run only the canary's model
+    # answered successfully, its broken successor's 500s reached callers as 502s
+    assert {first["model_version"], second["model_version"]} <= set(canary["answers"]), canary
+    assert not canary["failed"], canary["failed"]
+    assert set(broken["answers"]) == {second["model_version"]}, broken
+    assert broken["failed"] and set(broken["failed"]) == {"502"}, broken["failed"]
+    assert broken["served_after"] == [second["model_version"]]
+    # And nothing answered 201 is missing: each prediction is in DynamoDB (read here, not from the
+    # demo's own count)
+    for prediction_id in canary["prediction_ids"] + broken["prediction_ids"]:
+        item = dynamodb.get_item(
+            TableName=outputs["PredictionsTableName"], Key={"prediction_id": {"S": prediction_id}}
+        )
+        assert "Item" in item, prediction_id
+
+
 def test_the_deployed_model_is_its_trials_or_within_the_tolerance_of_it(demo: dict[str, Any]) -> None:
     output = demo["summary"]["execution_output"]
     if output["source"] == "final":
@@ -98,15 +146,17 @@ def test_the_deployed_model_is_its_trials_or_within_the_tolerance_of_it(demo: di
 def test_boto3_sees_the_pipelines_tuning_job_training_jobs_and_endpoint(demo: dict[str, Any]) -> None:
     sagemaker = demo["state"].client("sagemaker")
 
-    [tuning] = sagemaker.list_hyper_parameter_tuning_jobs()["HyperParameterTuningJobSummaries"]
-    trials = sagemaker.list_training_jobs_for_hyper_parameter_tuning_job(
-        HyperParameterTuningJobName=tuning["HyperParameterTuningJobName"]
-    )["TrainingJobSummaries"]
+    tunings = sagemaker.list_hyper_parameter_tuning_jobs()["HyperParameterTuningJobSummaries"]
     jobs = sagemaker.list_training_jobs(MaxResults=100)["TrainingJobSummaries"]
     endpoints = sagemaker.list_endpoints(StatusEquals="InService")["Endpoints"]
 
-    assert tuning["HyperParameterTuningJobStatus"] == "Completed"
-    assert trials and {t["TrainingJobName"] for t in trials} <= {j["TrainingJobName"] for j in jobs}
+    assert len(tunings) == 3  # the demo's first run and the two of its rollout step
+    for tuning in tunings:
+        assert tuning["HyperParameterTuningJobStatus"] == "Completed"
+        trials = sagemaker.list_training_jobs_for_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName=tuning["HyperParameterTuningJobName"]
+        )["TrainingJobSummaries"]
+        assert trials and {t["TrainingJobName"] for t in trials} <= {j["TrainingJobName"] for j in jobs}
     assert all(job["TrainingJobStatus"] == "Completed" for job in jobs)
     assert [e["EndpointName"] for e in endpoints] == [demo["state"].outputs["EndpointName"]]
 
@@ -148,9 +198,12 @@ def test_the_endpoint_captures_its_traffic_and_the_monitor_compares_it(demo: dic
     first, later = drift["in_distribution"]["reports"][0], drift["off_distribution"]["reports"][0]
     # Every invocation is captured (100 %); the second window holds the first one's and the inverted batch.
     assert len(records) >= later["records"] > first["records"] > 0
-    assert {json.loads(r.endpoint_output.body())["model_version"] for r in records if r.endpoint_output} == {
-        later["model_version"]
-    }
+    # Every captured answer is a deployed model's: the first run's (its drift windows) or, from the
+    # rollout step on, the canary run's (the broken candidate's 500s carry no model version)
+    served = {later["model_version"], demo["summary"]["rollout"]["canary"]["output"]["model_version"]}
+    answers = [json.loads(r.endpoint_output.body()) for r in records if r.endpoint_output]
+    assert later["model_version"] in {answer.get("model_version") for answer in answers}
+    assert {answer["model_version"] for answer in answers if "model_version" in answer} <= served
 
 
 def test_every_call_of_every_role_is_allowed_by_the_templates_policies(iam_report: IamReport) -> None:

@@ -126,7 +126,11 @@ def test_a_better_model_updates_the_endpoint_with_deployment_guardrails(stack: A
     alarms = [
         alarm["AlarmName"] for alarm in update["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]
     ]
-    assert alarms == ["dogbreed-local-EndpointServerErrorsAlarm", "dogbreed-local-EndpointLatencyAlarm"]
+    assert alarms == [
+        "dogbreed-local-EndpointServerErrorsAlarm",
+        "dogbreed-local-EndpointLatencyAlarm",
+        "dogbreed-local-LowConfidenceAnswersAlarm",
+    ]
     assert output["rollout"]["replaced_version"] == "dogbreed-0c10ca1d-260101000000-aaa"
     assert pipeline.backend.endpoints[pipeline.endpoint_name]["EndpointConfigName"] == output["model_version"]
 
@@ -561,6 +565,16 @@ def test_an_invalid_dataset_fails_before_any_compute(stack: Any, dataset: Path) 
 
     assert "test" in cause
     assert pipeline.backend.calls == ["CreateModelPackageGroup"]
+
+
+@pytest.mark.parametrize(("seed", "sent"), [("-1", None), ("7", 7)], ids=["unset", "seeded"])
+def test_tuning_random_seed_is_sent_only_when_set(stack: Any, seed: str, sent: int | None) -> None:
+    pipeline = stack(TuningRandomSeed=seed)
+
+    succeeded_output(pipeline.run())
+
+    [job] = pipeline.backend.tuning_jobs.values()
+    assert job["request"]["HyperParameterTuningJobConfig"].get("RandomSeed") == sent
 
 
 def test_a_tuning_failure_stops_the_job_and_records_the_failure(stack: Any) -> None:

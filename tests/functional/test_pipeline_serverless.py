@@ -34,7 +34,7 @@ def test_a_serverless_endpoint_is_updated_blue_green_to_a_new_serverless_config(
     assert endpoint["EndpointConfigName"] == output["model_version"]
     policy = endpoint["update_request"]["DeploymentConfig"]
     assert policy["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"] == "ALL_AT_ONCE"
-    assert len(policy["AutoRollbackConfiguration"]["Alarms"]) == 2
+    assert len(policy["AutoRollbackConfiguration"]["Alarms"]) == 3
     [variant] = pipeline.backend.endpoint_configs[output["model_version"]]["ProductionVariants"]
     assert variant["ServerlessConfig"] == {"MemorySizeInMB": 4096, "MaxConcurrency": 5}
     entered = pipeline.entered_states(execution_arn)

@@ -87,6 +87,18 @@ def fail(event, context):
     raise KeyError("boom")
 
 
+def emf(event, context):
+    """One embedded-metric-format log line, as Powertools Metrics prints it, and a plain one."""
+    print("an ordinary log line")
+    print(json.dumps({
+        "_aws": {"Timestamp": int(time.time() * 1000), "CloudWatchMetrics": [{
+            "Namespace": "DogBreed", "Dimensions": [["service", "EndpointName"]],
+            "Metrics": [{"Name": "LowConfidence", "Unit": "Count"}]}]},
+        "service": "dogbreed", "EndpointName": "ep", "LowConfidence": [event["low"]],
+    }))
+    return {}
+
+
 def fetch(event, context):
     from prediction import url_guard
     try:
@@ -476,6 +488,38 @@ def test_invocations_publish_lambdas_metrics_into_cloudwatch(
         1.0,
         "Count",
     )
+
+
+def test_a_functions_embedded_metric_log_lines_become_cloudwatch_metric_data(
+    make_runtime: Callable[..., LambdaRuntime], code_dir: Path, cloudwatch: Any
+) -> None:
+    # Given a function that logs one embedded-metric-format line per invocation
+    metrics = LambdaMetrics(cloudwatch.put_metric_data, interval_seconds=3600)
+    runtime = make_runtime(spec(code_dir, "emf", "fn-emf"), metrics=metrics)
+
+    # When it runs three times
+    for low in (1, 0, 1):
+        invoke(runtime, "fn-emf", {"low": low})
+
+    # Then CloudWatch holds the three data points in the function's namespace, as on AWS, where
+    # CloudWatch Logs extracts them (no PutMetricData in the function)
+    def low_confidence() -> list[dict[str, Any]]:
+        metrics.flush()
+        now = dt.datetime.now(dt.UTC)
+        points: list[dict[str, Any]] = cloudwatch.get_metric_statistics(
+            Namespace="DogBreed",
+            MetricName="LowConfidence",
+            Dimensions=[{"Name": "service", "Value": "dogbreed"}, {"Name": "EndpointName", "Value": "ep"}],
+            StartTime=now - dt.timedelta(minutes=5),
+            EndTime=now + dt.timedelta(minutes=5),
+            Period=600,
+            Statistics=["Average", "SampleCount"],
+        )["Datapoints"]
+        return points if points and points[0]["SampleCount"] == 3 else []
+
+    [point] = wait_for(low_confidence)
+    assert point["Average"] == pytest.approx(2 / 3)
+    assert point["Unit"] == "Count"
 
 
 # --- the Invoke API through moto ---------------------------------------------------------------------------

@@ -410,7 +410,7 @@ def test_duplicate_s3_events_give_exactly_one_record(
 def upload_training_run(world: CloudWorld, tmp_path: Path) -> str:
     """The training code and a tiny synthetic dataset (manifest.json last: it starts the pipeline)."""
     from dogbreed.data.synth import synthesize
-    from dogbreed.local.cloud.demo import pack_sourcedir, upload_dataset
+    from dogbreed.local.cloud.demo_pipeline import pack_sourcedir, upload_dataset
 
     dataset_id = f"faults-{uuid.uuid4().hex[:8]}"
     dataset = synthesize(

@@ -1,6 +1,7 @@
 """Endpoint updates with deployment guardrails on the shared local cloud: a canary that bakes and
 completes, and broken candidates (the `endpoint_update` fault: a model that answers 500, one that
-answers late) that the stack's rollback alarms send back to the old fleet. API requests keep arriving
+answers late; and a model that serves fine but answers nonsense, every answer low-confidence) that
+the stack's rollback alarms send back to the old fleet. API requests keep arriving
 throughout; the test reconciles what S3 and DynamoDB hold with its own reads (every 201 stored exactly
 once, every failure left nothing) and checks that the old model answered before, during and after.
 """
@@ -22,13 +23,13 @@ from dogbreed.local.cloud.fault_client import FaultClient
 from dogbreed.local.cloud.model_deploy import deploy_model_dir, wait_in_service
 from dogbreed.local.cloud.stack import load_stack
 from tests.support.local_cloud import CloudWorld, local_cli
-from tests.support.predictions import candidate_model, post_image, served_model_version
+from tests.support.predictions import candidate_model, post_image, served_model_version, unsure_candidate
 from tests.support.stores import api_snapshot, assert_api_reconciles
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
-ROLLBACK_ALARMS = ("EndpointServerErrorsAlarm", "EndpointLatencyAlarm")
+ROLLBACK_ALARMS = ("EndpointServerErrorsAlarm", "EndpointLatencyAlarm", "LowConfidenceAnswersAlarm")
 CANARY_PERCENT = 50
 # A rolled-back update never bakes this long: the alarm fires first (the latency alarm needs three
 # breaching 15 s periods at the suite's metric scale).
@@ -43,13 +44,20 @@ def alarm_names() -> list[str]:
 
 def canary_config(bake_seconds: int) -> dict[str, Any]:
     """The DeploymentConfig the pipeline's UpdateEndpoint sends with RolloutTrafficRouting=CANARY."""
+    return guarded_config(
+        {
+            "Type": "CANARY",
+            "WaitIntervalInSeconds": bake_seconds,
+            "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": CANARY_PERCENT},
+        }
+    )
+
+
+def guarded_config(traffic_routing: dict[str, Any]) -> dict[str, Any]:
+    """A blue/green DeploymentConfig with the stack's rollback alarms, as the pipeline sends it."""
     return {
         "BlueGreenUpdatePolicy": {
-            "TrafficRoutingConfiguration": {
-                "Type": "CANARY",
-                "WaitIntervalInSeconds": bake_seconds,
-                "CanarySize": {"Type": "CAPACITY_PERCENT", "Value": CANARY_PERCENT},
-            },
+            "TrafficRoutingConfiguration": traffic_routing,
             "TerminationWaitInSeconds": 0,
         },
         "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": name} for name in alarm_names()]},
@@ -249,4 +257,48 @@ def test_a_broken_canary_is_rolled_back_by_its_alarm(
     ]
     if mode == "server-error":
         assert failures, "the broken canary never answered a request"
+    assert_api_reconciles(before, after, traffic.created_ids())
+
+
+def test_a_candidate_answering_nonsense_is_rolled_back_by_the_low_confidence_alarm(
+    cloud_world: CloudWorld, faults: FaultClient, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    # Given the endpoint serving, and a candidate that serves fine but is unsure of every answer
+    # (its classifier zeroed: 1/3 per breed, under the stack's LowConfidenceProbability)
+    endpoint = cloud_world.outputs["EndpointName"]
+    config_before = cloud_world.client("sagemaker").describe_endpoint(EndpointName=endpoint)[
+        "EndpointConfigName"
+    ]
+    old_version = served_model_version(cloud_world)
+    candidate = unsure_candidate(tiny_model_dir, tmp_path / "candidate", f"unsure-{uuid.uuid4().hex[:6]}")
+    before = api_snapshot(cloud_world)
+
+    # When it is deployed all at once (the stack's default routing) with a long bake, under traffic
+    routing = {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": LONG_BAKE_SECONDS}
+    with Traffic(cloud_world) as traffic:
+        time.sleep(1)
+        update = update_under_traffic(cloud_world, traffic, candidate, guarded_config(routing))
+    after = api_snapshot(cloud_world)
+
+    # Then the functions' LowConfidence metric put the alarm in ALARM during the bake, and SageMaker
+    # rolled back to the old config, naming the alarm
+    described = update.described
+    alarm = load_stack().physical_name("LowConfidenceAnswersAlarm")
+    assert alarm in described.get("FailureReason", ""), described
+    assert "rolled back" in described["FailureReason"]
+    assert described["EndpointStatus"] == "InService"
+    assert described["EndpointConfigName"] == config_before
+    assert update.ended - update.started < LONG_BAKE_SECONDS
+    # And the candidate did answer (every answer of it unsure), the old model answered before the
+    # shift and alone after the rollback
+    unsure = [
+        r.json()
+        for _, r in traffic.answers
+        if r.status_code == 201 and r.json()["model_version"] != old_version
+    ]
+    assert unsure and all(answer["predictions"][0]["probability"] < 0.5 for answer in unsure)
+    assert old_version in traffic.versions(0, update.started)
+    assert traffic.versions(update.ended + 1, time.monotonic()) == {old_version}
+    # And no request failed or was lost: every 201 is stored exactly once
+    assert all(response.status_code == 201 for _, response in traffic.answers)
     assert_api_reconciles(before, after, traffic.created_ids())

@@ -135,6 +135,13 @@ CATALOG: dict[str, Namespace] = {
         dimension_sets=(frozenset({ENDPOINT_DIMENSION}), frozenset({ENDPOINT_DIMENSION, VERSION_DIMENSION})),
         metrics={name: DocumentedMetric(unit, COUNT_STATS) for name, unit in MONITOR_METRICS.items()},
     ),
+    # The prediction functions' model-behaviour metric (functions/shared/prediction/observability.py,
+    # ConfidenceWatch); tests/unit/test_lambda_observability.py checks what they emit against this.
+    "DogBreed": Namespace(
+        source="functions/shared/prediction/observability.py",
+        dimension_sets=(frozenset({"service", "EndpointName"}),),
+        metrics=_metrics("Count", COUNT_STATS, "LowConfidence"),
+    ),
     "AWS/States": Namespace(
         source="https://docs.aws.amazon.com/step-functions/latest/dg/procedure-cw-metrics.html",
         dimension_sets=(frozenset({"StateMachineArn"}),),

@@ -54,6 +54,7 @@ FUNCTION_ENV = {
     "PREDICTION_TTL_DAYS": "7",
     "CORS_ALLOW_ORIGIN": "https://app.example.com",
     "MAX_IMAGE_BYTES": str(MAX_IMAGE_BYTES),
+    "LOW_CONFIDENCE_PROBABILITY": "0.5",
     # The drift monitor reads captures from this bucket (none in the world: an empty window).
     "CAPTURE_BUCKET": BUCKET,
 }
@@ -78,11 +79,14 @@ def png_bytes(size: tuple[int, int] = (48, 48)) -> bytes:
 
 @dataclass
 class FakeEndpoint:
-    """The endpoint client's interface with scripted failures; answers depend on the image bytes."""
+    """The endpoint client's interface with scripted failures; answers depend on the image bytes.
+    The top answer's probability is 0.32 (1/rank weights over 12 breeds) unless `top_probability`
+    sets it (the rest share what is left)."""
 
     model_version: str = "fake-1"
     failures: list[Exception] = field(default_factory=list)
     requests: list[tuple[str, int]] = field(default_factory=list)
+    top_probability: float | None = None
 
     def classify(self, image: bytes, *, content_type: str, top_k: int) -> Any:
         from prediction.models import EndpointResult, Prediction
@@ -93,6 +97,9 @@ class FakeEndpoint:
         digest = hashlib.sha256(image).digest()
         first = digest[0] % len(BREEDS)
         weights = [1.0 / (rank + 1) for rank in range(len(BREEDS))]
+        if self.top_probability is not None:
+            rest = sum(weights[1:]) / (1.0 - self.top_probability)
+            weights[0] = self.top_probability * rest
         total = sum(weights)
         predictions = [
             Prediction(
@@ -174,6 +181,7 @@ class LambdaWorld:
                 self.dynamodb.delete_item(TableName=table, Key={key_name: item[key_name]})
         self.endpoint.failures.clear()
         self.endpoint.requests.clear()
+        self.endpoint.top_probability = None
         self.urls = {LABRADOR_URL: jpeg_bytes()}
         self.fetcher = None
 

@@ -18,9 +18,10 @@ from tests.support.local_cloud import TINY_PIPELINE
 
 
 @contextmanager
-def demo_run(root: Path, overrides: list[str]) -> Iterator[dict[str, Any]]:
-    """Run the demo once with TINY_PIPELINE plus `overrides`: its exit code, the cloud's state, the
-    summary it wrote and the state directory; the cloud stops when the block ends."""
+def demo_run(root: Path, overrides: list[str], *, rollout: bool = True) -> Iterator[dict[str, Any]]:
+    """Run the demo once with TINY_PIPELINE plus `overrides` (and its safe-rollout step unless
+    `rollout` is False): its exit code, the cloud's state, the summary it wrote and the state
+    directory; the cloud stops when the block ends."""
     args = argparse.Namespace(
         state_dir=root / "cloud",
         port=free_port(),
@@ -31,6 +32,7 @@ def demo_run(root: Path, overrides: list[str]) -> Iterator[dict[str, Any]]:
         timeout=420.0,
         parameter_overrides=[*TINY_PIPELINE, *overrides],
         json_summary=root / "summary.json",
+        rollout=rollout,
     )
     try:
         code = run_demo(args)

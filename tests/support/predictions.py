@@ -36,3 +36,28 @@ def candidate_model(model_dir: Path, target: Path, suffix: str = "candidate") ->
     config = artifacts.ModelConfig.load(target)
     dataclasses.replace(config, model_version=f"{config.model_version}-{suffix}").save(target)
     return target
+
+
+def unsure_candidate(model_dir: Path, target: Path, suffix: str = "unsure") -> Path:
+    """A broken candidate that serves fine and answers nonsense: the served model with its classifier
+    zeroed, so every answer is uniform (1/3 per class: low-confidence), under a new version."""
+    import torch
+    from dogbreed_job import artifacts
+    from dogbreed_job.export import export_model_dir
+    from dogbreed_job.model import build_model
+
+    config = artifacts.ModelConfig.load(model_dir)
+    model = build_model(config.backbone, config.num_classes, pretrained=False)
+    model.load_state_dict(
+        torch.load(model_dir / artifacts.WEIGHTS_FILE, map_location="cpu", weights_only=True)
+    )
+    with torch.no_grad():
+        for parameter in model.get_submodule("fc").parameters():
+            parameter.zero_()
+    version = f"{config.model_version}-{suffix}"
+    return export_model_dir(
+        model,
+        model_dir=target,
+        classes=artifacts.load_classes(model_dir),
+        config=dataclasses.replace(config, model_version=version),
+    )

@@ -1,5 +1,6 @@
 """Logs carry the correlation id (API request id / EventBridge event id); EMF metrics carry bounded
-dimensions: Predictions and latencies by Source, Rejections by Source and Reason, plus ColdStart."""
+dimensions: Predictions and latencies by Source, Rejections by Source and Reason, LowConfidence by
+endpoint (as the stack's alarm reads it), plus ColdStart."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from typing import Any
 
 import pytest
 
+from tests.support.aws_metric_catalog import CATALOG
 from tests.support.lambda_world import (
+    FUNCTION_ENV,
     FakeLambdaContext,
     LambdaWorld,
     handler_module,
@@ -113,3 +116,23 @@ def test_rejections_are_dimensioned_by_source_and_reason(
     dimensions = metric_dimensions(emf_blobs(capsys.readouterr().out), "Rejections")
     assert {"service": "dogbreed", "Source": "api", "Reason": "bad_request"} in dimensions
     assert {"service": "dogbreed", "Source": "s3", "Reason": "unsupported_media_type"} in dimensions
+
+
+@pytest.mark.parametrize(("top_probability", "low"), [(0.9, 0.0), (0.2, 1.0)], ids=["confident", "unsure"])
+def test_each_answer_publishes_low_confidence_per_endpoint(
+    world: LambdaWorld, capsys: pytest.CaptureFixture[str], top_probability: float, low: float
+) -> None:
+    # Given a model whose top answer has this probability (LOW_CONFIDENCE_PROBABILITY 0.5)
+    world.endpoint.top_probability = top_probability
+
+    api.lambda_handler(load_event("api_post_predictions_binary_jpeg.json"), FakeLambdaContext())
+
+    # Then one LowConfidence datum, 1 for an unsure answer and 0 for a confident one, dimensioned as
+    # the catalog (and so the template's LowConfidenceAnswersAlarm) expects
+    blobs = emf_blobs(capsys.readouterr().out)
+    [dimensions] = metric_dimensions(blobs, "LowConfidence")
+    assert dimensions == {"service": "dogbreed", "EndpointName": FUNCTION_ENV["ENDPOINT_NAME"]}
+    assert frozenset(dimensions) in CATALOG["DogBreed"].dimension_sets
+    [blob] = [b for b in blobs if "LowConfidence" in b]
+    assert blob["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "DogBreed"
+    assert blob["LowConfidence"] in (low, [low])

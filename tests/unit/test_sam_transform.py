@@ -32,6 +32,7 @@ VARIATIONS: dict[str, dict[str, str]] = {
     "CorsAllowOrigin": {"CorsAllowOrigin": "https://app.example.com"},
     "MaxImageBytes": {"MaxImageBytes": "2097152"},
     "PredictionTtlDays": {"PredictionTtlDays": "7"},
+    "LowConfidenceProbability": {"LowConfidenceProbability": "0.3"},
     "VpcSubnetIds": {
         "VpcSubnetIds": "subnet-0a1b2c3d4e5f60718,subnet-0f1e2d3c4b5a69788",
         "VpcSecurityGroupIds": "sg-0a1b2c3d4e5f60718",

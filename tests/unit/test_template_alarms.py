@@ -108,6 +108,11 @@ def dimension_names_a_stack_resource(name: str, value: Any, resources: dict[str,
         functions = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
         invoked = [f["Properties"]["Environment"]["Variables"].get("ENDPOINT_NAME") for f in functions]
         return value in invoked
+    if name == "service":  # Powertools' service dimension: the functions' POWERTOOLS_SERVICE_NAME
+        functions = [r for r in resources.values() if r["Type"] == "AWS::Lambda::Function"]
+        variables = [f["Properties"]["Environment"]["Variables"] for f in functions]
+        services = [v.get("POWERTOOLS_SERVICE_NAME") for v in variables]
+        return value in services
     if name == "VariantName":  # the variant the pipeline's endpoint config creates
         return f'"VariantName": {json.dumps(value)}' in STATE_MACHINE_PATH.read_text(encoding="utf-8")
     if name == "ApiName":  # API Gateway's ApiName dimension is the RestApi's name

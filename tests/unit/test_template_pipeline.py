@@ -136,6 +136,7 @@ def test_tunables_are_documented_parameters() -> None:
         "FinalTrainingInstanceCount",
         "MaxTuningJobs",
         "MaxParallelTuningJobs",
+        "TuningRandomSeed",
         "AccuracyThreshold",
         "EndpointMinInstances",
         "EndpointMaxInstances",

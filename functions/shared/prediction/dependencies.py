@@ -13,6 +13,7 @@ from prediction.endpoint_client import (
     botocore_config,
 )
 from prediction.image_source import ImageSource, UrlFetcher, guarded_url_fetcher
+from prediction.observability import ConfidenceWatch
 from prediction.result_store import ResultStore
 from prediction.service import PredictionService
 from prediction.settings import Settings, get_settings
@@ -60,7 +61,8 @@ def build_service(
         url_fetcher=url_fetcher
         or guarded_url_fetcher(max_bytes=settings.max_image_bytes, timeout=settings.url_fetch_timeout),
     )
-    return PredictionService(endpoint=endpoint, store=store, images=images)
+    confidence = ConfidenceWatch(settings.endpoint_name, settings.low_confidence_probability)
+    return PredictionService(endpoint=endpoint, store=store, images=images, confidence=confidence)
 
 
 def get_service() -> PredictionService:

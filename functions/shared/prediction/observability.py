@@ -1,8 +1,9 @@
 """The one Logger, Tracer and Metrics of both functions. Service name and namespace come from the
 `POWERTOOLS_*` variables in the template's Globals.
 
-Metric dimensions are bounded: `Source` is api|s3 and `Reason` is the error class's stable default
-code (a handful of values), never a breed, an id, a key or a free-form message.
+Metric dimensions are bounded: `Source` is api|s3, `Reason` is the error class's stable default
+code (a handful of values) and `EndpointName` the stack's endpoint, never a breed, an id, a key or a
+free-form message.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
@@ -59,6 +61,27 @@ def record_rejection(*, source: Source, reason: str) -> None:
         default_dimensions={"service": metrics.service or "dogbreed", "Source": source, "Reason": reason},
     ):
         pass
+
+
+@dataclass(frozen=True)
+class ConfidenceWatch:
+    """The model-behaviour metric: `LowConfidence` is 1 for an answer whose top probability is under
+    `below` and 0 for any other, per endpoint, so its Average over a period is the share of
+    low-confidence answers (the stack's LowConfidenceAnswersAlarm, one of the endpoint's rollback
+    alarms) and its Sum their count."""
+
+    endpoint_name: str
+    below: float
+
+    def record(self, top_probability: float) -> None:
+        with single_metric(
+            name="LowConfidence",
+            unit=MetricUnit.Count,
+            value=1.0 if top_probability < self.below else 0.0,
+            namespace=metrics.namespace,
+            default_dimensions={"service": metrics.service or "dogbreed", "EndpointName": self.endpoint_name},
+        ):
+            pass
 
 
 @contextmanager

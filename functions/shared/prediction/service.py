@@ -49,12 +49,14 @@ class PredictionService:
         endpoint: EndpointClient,
         store: ResultStore,
         images: ImageSource,
+        confidence: observability.ConfidenceWatch | None = None,
         clock: Callable[[], datetime] = _utcnow,
         new_id: Callable[[], str] = _new_id,
     ) -> None:
         self.endpoint = endpoint
         self.store = store
         self.images = images
+        self.confidence = confidence
         self._clock = clock
         self._new_id = new_id
 
@@ -159,6 +161,8 @@ class PredictionService:
         with observability.stopwatch() as endpoint_elapsed:
             result = self.endpoint.classify(image.data, content_type=image.content_type, top_k=top_k)
         observability.record_endpoint_latency(endpoint_elapsed[0])
+        if self.confidence is not None and result.predictions:
+            self.confidence.record(max(p.probability for p in result.predictions))
         prediction_id = prediction_id or self._new_id()
         record = PredictionRecord(
             prediction_id=prediction_id,

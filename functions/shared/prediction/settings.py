@@ -30,6 +30,7 @@ ENV_VARS: dict[str, str] = {
     "ENDPOINT_MAX_ATTEMPTS": "endpoint_max_attempts",
     "URL_FETCH_TIMEOUT": "url_fetch_timeout",
     "DEFAULT_TOP_K": "default_top_k",
+    "LOW_CONFIDENCE_PROBABILITY": "low_confidence_probability",
 }
 
 
@@ -60,6 +61,8 @@ class Settings(BaseModel):
     # The fetch's total deadline is twice this (image_source.guarded_url_fetcher): 6 s of the budget.
     url_fetch_timeout: Annotated[float, Field(gt=0, le=20)] = 3.0
     default_top_k: Annotated[int, Field(ge=1, le=10)] = 3
+    # An answer whose top probability is under this counts as low-confidence (the LowConfidence metric).
+    low_confidence_probability: Annotated[float, Field(gt=0, lt=1)] = 0.5
 
     @field_validator("allowed_s3_buckets", mode="before")
     @classmethod

@@ -5,7 +5,11 @@ training code and the dataset with manifest.json last (the trigger) -> follow th
 state (tuning trials with metrics, training, gate, endpoint, scaling) -> drop sample images and one
 bad file into incoming/ -> call POST /predictions (base64 JSON and a binary body) -> summary.
 
-A second run trains on a new dataset id and updates the endpoint (blue/green).
+-> watch the model (drift) -> safe rollout: a second run deploys through a canary, a third run's
+broken candidate is rolled back by the 5xx alarm (demo_rollout.py) -> summary.
+
+The demo's cloud evaluates alarms on periods scaled by DEMO_METRIC_PERIOD_SCALE (a 5-minute period
+is 15 s), so an alarm fires within a short bake.
 """
 
 from __future__ import annotations
@@ -27,10 +31,9 @@ import httpx
 
 from dogbreed.local.cloud import state as cloud_state
 from dogbreed.local.cloud.demo_drift import watch_drift
-from dogbreed.packaging import source_tarball
+from dogbreed.local.cloud.demo_pipeline import follow_execution, pack_sourcedir, start_run
+from dogbreed.local.cloud.demo_rollout import ROLLOUT_PARAMETERS, describe, scenes_ok, watch_rollout
 from dogbreed.report import write_report
-
-TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
 
 def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -48,6 +51,12 @@ def register(commands: Any, common: Callable[[argparse.ArgumentParser], None]) -
     demo.add_argument("--timeout", type=float, default=840.0, help="seconds to wait for the pipeline")
     demo.add_argument("--parameter-overrides", nargs="*", default=[], metavar="KEY=VALUE")
     demo.add_argument("--json-summary", type=Path, default=None, help="also write the summary as JSON here")
+    demo.add_argument(
+        "--no-rollout",
+        dest="rollout",
+        action="store_false",
+        help="leave out the safe-rollout step (its two more pipeline runs)",
+    )
     demo.set_defaults(handler=run_demo)
 
 
@@ -55,8 +64,12 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
+DEMO_METRIC_PERIOD_SCALE = 0.05
+STEPS = 9
+
+
 def _step(number: int, title: str) -> None:
-    _say(f"\n== [{number}/7] {title}")
+    _say(f"\n== [{number}/{STEPS}] {title}")
 
 
 @dataclass
@@ -72,126 +85,7 @@ class DemoResult:
     endpoint_latency_ms: list[float] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     drift: dict[str, Any] = field(default_factory=dict)  # the monitor's summaries and the alarm states
-
-
-def pack_sourcedir() -> bytes:
-    """The training code package as sourcedir.tar.gz, built as the deploy builds it."""
-    return source_tarball().data
-
-
-def upload_dataset(s3: Any, root: Path, bucket: str, dataset_id: str) -> int:
-    """Every file under datasets/<dataset_id>/, manifest.json last (it starts the pipeline)."""
-    files = sorted(path for path in root.rglob("*") if path.is_file() and path.name != "manifest.json")
-    for path in files:
-        s3.upload_file(str(path), bucket, f"datasets/{dataset_id}/{path.relative_to(root).as_posix()}")
-    s3.upload_file(str(root / "manifest.json"), bucket, f"datasets/{dataset_id}/manifest.json")
-    return len(files) + 1
-
-
-class ExecutionFollower:
-    """Prints each state as the execution enters it, plus the SageMaker jobs and the endpoint."""
-
-    def __init__(self, sfn: Any, state: cloud_state.CloudState) -> None:
-        self.sfn = sfn
-        self.state = state
-        self.sagemaker = state.client("sagemaker")
-        self.seen_events = 0
-        self.job_lines: dict[str, str] = {}
-        self.endpoint_line = ""
-        self.epoch_lines: dict[str, str] = {}
-        self.entered: dict[str, int] = {}
-        self.started = time.monotonic()
-        self._poll_sagemaker(show=False)  # jobs of earlier runs are not this run's progress
-
-    def _elapsed(self) -> str:
-        return f"[{time.monotonic() - self.started:6.1f}s]"
-
-    def poll(self, execution_arn: str) -> dict[str, Any]:
-        history = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
-        for event in history[self.seen_events :]:
-            if event["type"].endswith("StateEntered"):
-                name = event["stateEnteredEventDetails"]["name"]
-                self.entered[name] = self.entered.get(name, 0) + 1
-                if self.entered[name] == 1:  # polling loops are shown once
-                    _say(f"{self._elapsed()} state   {name}")
-            elif event["type"] == "TaskFailed":
-                details = event.get("taskFailedEventDetails", {})
-                _say(f"{self._elapsed()} error   {details.get('error')}: {str(details.get('cause'))[:300]}")
-        self.seen_events = len(history)
-        self._poll_sagemaker()
-        described: dict[str, Any] = self.sfn.describe_execution(executionArn=execution_arn)
-        return described
-
-    def _poll_sagemaker(self, show: bool = True) -> None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        from dogbreed.local.cloud.sagemaker_view import endpoint_summary, overview
-
-        try:
-            view = overview(self.sagemaker)
-        except (BotoCoreError, ClientError):
-            return
-        for job in reversed(view["training_jobs"]):  # oldest first
-            name = job["TrainingJobName"]
-            line = f"{job['TrainingJobStatus']} {job.get('SecondaryStatus', '')}"
-            if self.job_lines.get(name) != line:
-                self.job_lines[name] = line
-                if show:
-                    _say(f"{self._elapsed()} job     {name}: {line}{self._metrics(name, job)}")
-            if show and job["TrainingJobStatus"] == "InProgress":
-                self._epoch_progress(name)
-        for endpoint in view["endpoints"]:
-            line = endpoint_summary(endpoint)
-            if line != self.endpoint_line:
-                self.endpoint_line = line
-                if show:
-                    _say(f"{self._elapsed()} endpoint {line}")
-
-    def _describe_job(self, name: str) -> dict[str, Any]:
-        """DescribeTrainingJob, or {} when it cannot be read right now."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            described: dict[str, Any] = self.sagemaker.describe_training_job(TrainingJobName=name)
-        except (BotoCoreError, ClientError):
-            return {}
-        return described
-
-    def _epoch_progress(self, name: str) -> None:
-        """The job's latest per-epoch metrics (the metric regexes over its log), when they change."""
-        described = self._describe_job(name)
-        metrics = {item["MetricName"]: item["Value"] for item in described.get("FinalMetricDataList", [])}
-        shown = " ".join(
-            f"{key}={float(metrics[key]):.3f}"
-            for key in ("train_loss", "val_loss", "val_acc")
-            if key in metrics
-        )
-        if shown and self.epoch_lines.get(name) != shown:
-            self.epoch_lines[name] = shown
-            _say(f"{self._elapsed()} epoch   {name}: {shown}")
-
-    def _metrics(self, name: str, job: dict[str, Any]) -> str:
-        described = self._describe_job(name) if job["TrainingJobStatus"] in ("Completed", "Failed") else {}
-        if not described:
-            return ""
-        metrics = {item["MetricName"]: item["Value"] for item in described.get("FinalMetricDataList", [])}
-        shown = " ".join(f"{key}={float(value):.3f}" for key, value in sorted(metrics.items()))
-        hyper = described.get("HyperParameters", {})
-        tuned = " ".join(
-            f"{key}={hyper[key]}" for key in ("learning-rate", "epochs", "batch-size") if key in hyper
-        )
-        reason = f" ({described.get('FailureReason')})" if described.get("FailureReason") else ""
-        return f" | {shown} | {tuned}{reason}"
-
-
-def _wait_for_execution(sfn: Any, arn: str, since: float, timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for item in sfn.list_executions(stateMachineArn=arn, maxResults=20)["executions"]:
-            if item["startDate"].timestamp() >= since - 1:
-                return str(item["executionArn"])
-        time.sleep(0.5)
-    raise RuntimeError("the manifest upload did not start the pipeline (see dogbreed local status)")
+    rollout: dict[str, Any] = field(default_factory=dict)  # the canary and broken-candidate runs
 
 
 def _sample_images(dataset: Path, count: int) -> list[Path]:
@@ -253,6 +147,7 @@ def run_demo(args: argparse.Namespace) -> int:
     started = time.monotonic()
     result = DemoResult()
     state_dir: Path = args.state_dir.resolve()
+    overrides = [*ROLLOUT_PARAMETERS, *args.parameter_overrides]
 
     _step(1, "local cloud: moto (Step Functions interpreter), local SageMaker, HTTP API")
     state = running_state(state_dir)
@@ -261,13 +156,14 @@ def run_demo(args: argparse.Namespace) -> int:
             state_dir,
             aws_port=args.port,
             api_port=args.api_port,
-            overrides=args.parameter_overrides,
+            overrides=overrides,
             quiet=True,
+            metric_period_scale=DEMO_METRIC_PERIOD_SCALE,
         )
         _say(f"started (pid {state.pid}): AWS {state.aws_url}, API {state.api_url}")
     else:
         _say(f"already up (pid {state.pid}): AWS {state.aws_url}, API {state.api_url}")
-    deployed = deploy_stack(state, parse_overrides(args.parameter_overrides))
+    deployed = deploy_stack(state, parse_overrides(overrides))
     state = running_state(state_dir) or state
     _say(f"deployed template.yaml: created {deployed['created'] or 'nothing'}, updated {deployed['updated']}")
     outputs = state.outputs
@@ -283,35 +179,30 @@ def run_demo(args: argparse.Namespace) -> int:
     from dogbreed.data.synth import synthesize
 
     result.dataset_id = f"demo-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
-    dataset = synthesize(
-        state_dir / "demo" / result.dataset_id,
-        classes=args.classes,
-        per_class=args.per_class,
-        size=args.size,
-        seed=0,
-        dataset_id=result.dataset_id,
-        overwrite=True,
-    )
+
+    def make_dataset(dataset_id: str) -> Path:
+        """The demo's dataset under `dataset_id` (the same images every time: seed 0)."""
+        return synthesize(
+            state_dir / "demo" / dataset_id,
+            classes=args.classes,
+            per_class=args.per_class,
+            size=args.size,
+            seed=0,
+            dataset_id=dataset_id,
+            overwrite=True,
+        )
+
+    dataset = make_dataset(result.dataset_id)
     code_uri = outputs["TrainingCodeS3Uri"]
     code_bucket, _, code_key = code_uri.removeprefix("s3://").partition("/")
     s3.put_object(Bucket=code_bucket, Key=code_key, Body=pack_sourcedir())
     _say(f"training code -> {code_uri}")
-    upload_started = time.time()
-    count = upload_dataset(s3, dataset, outputs["DataBucketName"], result.dataset_id)
-    _say(f"dataset -> s3://{outputs['DataBucketName']}/datasets/{result.dataset_id}/ ({count} files)")
+    result.execution_arn = start_run(s3, sfn, outputs, dataset, result.dataset_id)
 
     _step(3, "the training pipeline (Step Functions execution, state by state)")
     pipeline_started = time.monotonic()
-    result.execution_arn = _wait_for_execution(sfn, outputs["TrainingPipelineArn"], upload_started, 60)
     _say(f"execution {result.execution_arn.rsplit(':', 1)[-1]}")
-    follower = ExecutionFollower(sfn, state)
-    deadline = time.monotonic() + args.timeout
-    described: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        described = follower.poll(result.execution_arn)
-        if described["status"] in TERMINAL:
-            break
-        time.sleep(1.0)
+    described = follow_execution(sfn, state, result.execution_arn, args.timeout)
     result.execution_status = described.get("status", "TIMED_OUT (demo)")
     result.execution_output = json.loads(described.get("output") or "{}")
     result.seconds["pipeline"] = time.monotonic() - pipeline_started
@@ -372,7 +263,14 @@ def run_demo(args: argparse.Namespace) -> int:
     _step(7, "watch the model: data capture, the drift monitor and its alarms")
     result.drift = watch_drift(state, runtime, dataset, _say)
 
-    _step(8, "summary")
+    if args.rollout:
+        _step(8, "safe rollout: a canary that deploys, a broken candidate that is rolled back")
+        rollout_started = time.monotonic()
+        images = [path.read_bytes() for path in _sample_images(dataset, 6)]
+        result.rollout = watch_rollout(state, make_dataset, result.dataset_id, images, _say, args.timeout)
+        result.seconds["rollout"] = time.monotonic() - rollout_started
+
+    _step(9, "summary")
     result.seconds["total"] = time.monotonic() - started
     print(render_summary(result, state, dynamodb, state.client("sagemaker")))
     report = write_report(state.client, dict(outputs), None, state_dir / "reports" / "latest.html")
@@ -383,6 +281,7 @@ def run_demo(args: argparse.Namespace) -> int:
         len(result.results) == len(keys)
         and all(r["status"] == 201 for r in result.api_responses)
         and result.batch.get("results", 0) + result.batch.get("rejected", 0) == len(keys)
+        and (not args.rollout or scenes_ok(result.rollout))
     )
     return 0 if ok else 1
 
@@ -433,6 +332,7 @@ def render_summary(result: DemoResult, state: cloud_state.CloudState, dynamodb: 
         f"rejected        {result.rejected.get('source_key')}: {json.dumps(result.rejected.get('reason'))}",
         f"batch           {result.batch.get('results')} results, {result.batch.get('rejected')} rejected "
         f"in {result.seconds.get('batch', 0):.0f} s: {result.batch.get('summary_uri')}",
+        *(f"{label + ' run':<16}{describe(scene)}" for label, scene in result.rollout.items()),
         "predictions (DynamoDB table " + outputs["PredictionsTableName"] + "):",
         *[f"  prediction_id={pid}" for pid in predictions],
         "",

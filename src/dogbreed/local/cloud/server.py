@@ -128,6 +128,7 @@ class LocalCloud:
         lambda_workers: int = DEFAULT_MAX_WORKERS_PER_FUNCTION,
     ) -> None:
         from dogbreed.local import moto_shim
+        from dogbreed.local.cloud import cloudwatch_fixes
         from dogbreed.local.sagemaker import registry_fixes
         from dogbreed.local.sagemaker.backend import LocalSageMaker
 
@@ -144,6 +145,7 @@ class LocalCloud:
         )
         moto_shim.install(None)
         registry_fixes.install()
+        cloudwatch_fixes.install()
         self.faults = FaultRegistry()
         self.calls = CallLog()
         self.moto = MotoServer(host=cloud_state.HOST, port=aws_port, faults=self.faults, calls=self.calls)

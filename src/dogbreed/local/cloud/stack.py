@@ -43,6 +43,9 @@ LOCAL_PARAMETERS: dict[str, str] = {
     "TuningLearningRateMin": "0.001",
     "TuningLearningRateMax": "0.0015",
     "AccuracyThreshold": "0.3",
+    # The local models know 3-4 breeds: an unsure answer is one near uniform (1/3-1/4), where 0.5 is
+    # the bar for 133 breeds (LowConfidenceAnswersAlarm, a rollback alarm).
+    "LowConfidenceProbability": "0.35",
     "LabelSmoothing": "0.0",
     "MaxTrainingRuntimeSeconds": "900",
     "EndpointPollSeconds": "1",

@@ -10,8 +10,12 @@ whether or not a destination got them), plus `DestinationDeliveryFailures`. Each
 `FunctionName` dimension; an invocation through an alias or version also gets `FunctionName` +
 `Resource` (`name:qualifier`), as Lambda reports per alias.
 
-Data points are buffered and sent with PutMetricData once a second (and on `flush`/`close`); a
-failed send is logged and dropped, as a metric is never worth failing an invocation for.
+The functions' own metrics arrive the way CloudWatch Logs turns them into metric data on AWS: from
+embedded-metric-format log lines (`embedded_metrics`), through `record_datum`, in their namespace.
+
+Data points are buffered and sent with PutMetricData once a second (and on `flush`/`close`), one call
+per namespace and 1,000 points; a failed send is logged and dropped, as a metric is never worth
+failing an invocation for.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ class LambdaMetrics:
     def __init__(self, put_metric_data: PutMetricData | None, *, interval_seconds: float = 1.0) -> None:
         """`put_metric_data`: a CloudWatch client's method (None: record nothing)."""
         self._put = put_metric_data
-        self._buffer: list[dict[str, Any]] = []
+        self._buffer: list[tuple[str, dict[str, Any]]] = []
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._stop = threading.Event()
@@ -59,28 +63,31 @@ class LambdaMetrics:
             dimension_sets.append(
                 [*dimension_sets[0], {"Name": "Resource", "Value": f"{function}:{qualifier}"}]
             )
+        for dimensions in dimension_sets:
+            datum = {"MetricName": name, "Dimensions": dimensions, "Value": value, "Unit": unit}
+            self.record_datum(NAMESPACE, {**datum, "Timestamp": now})
+
+    def record_datum(self, namespace: str, datum: dict[str, Any]) -> None:
+        """One PutMetricData datum in `namespace` (a function's embedded metric, for one)."""
+        if self._put is None:
+            return
         with self._lock:
-            for dimensions in dimension_sets:
-                self._buffer.append(
-                    {
-                        "MetricName": name,
-                        "Dimensions": dimensions,
-                        "Value": value,
-                        "Unit": unit,
-                        "Timestamp": now,
-                    }
-                )
+            self._buffer.append((namespace, datum))
 
     def flush(self) -> None:
         with self._send_lock:
             with self._lock:
                 pending, self._buffer = self._buffer, []
-            for start in range(0, len(pending), BATCH):
-                try:
-                    assert self._put is not None
-                    self._put(Namespace=NAMESPACE, MetricData=pending[start : start + BATCH])
-                except Exception as error:  # never fail an invocation for its metrics
-                    logger.warning("AWS/Lambda metrics not published: %s", error)
+            by_namespace: dict[str, list[dict[str, Any]]] = {}
+            for namespace, datum in pending:
+                by_namespace.setdefault(namespace, []).append(datum)
+            for namespace, data in by_namespace.items():
+                for start in range(0, len(data), BATCH):
+                    try:
+                        assert self._put is not None
+                        self._put(Namespace=namespace, MetricData=data[start : start + BATCH])
+                    except Exception as error:  # never fail an invocation for its metrics
+                        logger.warning("%s metrics not published: %s", namespace, error)
 
     def close(self) -> None:
         self._stop.set()

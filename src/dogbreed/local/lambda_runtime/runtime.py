@@ -251,7 +251,9 @@ class LambdaRuntime:
 
     def _start_worker(self, function: FunctionSpec) -> Worker:
         stream = log_stream_name()
-        return Worker(function, self.worker_environment(function, stream), self._hooks)
+        return Worker(
+            function, self.worker_environment(function, stream), self._hooks, self.metrics.record_datum
+        )
 
     def _stop_idle_workers(self) -> None:
         while not self._closed.wait(min(self._idle_seconds, 30.0)):

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from dogbreed.local.lambda_runtime import worker as worker_program
+from dogbreed.local.lambda_runtime.embedded_metrics import LogLines, MetricSink
 from dogbreed.local.lambda_runtime.function import FunctionSpec
 
 logger = logging.getLogger(__name__)
@@ -50,7 +51,15 @@ class WorkerExitedError(Exception):
 class Worker:
     """One running execution environment of `function` (a child process in this process's group)."""
 
-    def __init__(self, function: FunctionSpec, environment: Mapping[str, str], hooks: Sequence[str]) -> None:
+    def __init__(
+        self,
+        function: FunctionSpec,
+        environment: Mapping[str, str],
+        hooks: Sequence[str],
+        metric_sink: MetricSink | None = None,
+    ) -> None:
+        """`metric_sink` gets the metric data of the worker's embedded-metric-format log lines (its
+        stdout is then read line by line and passed on to this process's stdout)."""
         self.function = function
         ours, theirs = socket.socketpair()
         arguments = [PACKAGE_ROOT, str(theirs.fileno()), json.dumps(list(hooks))]
@@ -61,6 +70,7 @@ class Worker:
                 cwd=function.code_dir,
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE if metric_sink is not None else None,
             )
         except BaseException:
             ours.close()
@@ -68,6 +78,9 @@ class Worker:
         finally:
             theirs.close()
         self._connection = Connection(ours.detach())
+        self._log_lines: LogLines | None = None
+        if metric_sink is not None and self.process.stdout is not None:
+            self._log_lines = LogLines(self.process.stdout, sys.stdout, metric_sink, function.name)
         self.init_ms: float | None = None
         # What went wrong in the init phase, reported by the first invocation: the runtime's error
         # payload, or the exception the wait for the init ended with.
