@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 
 # One line per command group; keep alphabetical.
 COMMAND_MODULES: tuple[str, ...] = (
+    "dogbreed.commands.approval",
     "dogbreed.commands.batch",
     "dogbreed.commands.bench",
     "dogbreed.commands.cost",

@@ -26,6 +26,7 @@ from dogbreed.local.cloud.model_deploy import deploy_model_dir, wait_in_service
 from dogbreed.local.cloud.stack import load_stack
 from dogbreed.local.lambda_runtime.invocation_record import event_from_dead_letter
 from tests.support.local_cloud import CloudWorld
+from tests.support.pipeline_runs import execution_for, run_records, upload_training_run
 from tests.support.predictions import candidate_model, post_image, served_model_version
 from tests.support.scale import scaled
 from tests.support.stores import (
@@ -405,41 +406,6 @@ def test_duplicate_s3_events_give_exactly_one_record(
 
 
 # --- the training job fails mid-pipeline --------------------------------------------------------
-
-
-def upload_training_run(world: CloudWorld, tmp_path: Path) -> str:
-    """The training code and a tiny synthetic dataset (manifest.json last: it starts the pipeline)."""
-    from dogbreed.data.synth import synthesize
-    from dogbreed.local.cloud.demo_pipeline import pack_sourcedir, upload_dataset
-
-    dataset_id = f"faults-{uuid.uuid4().hex[:8]}"
-    dataset = synthesize(
-        tmp_path / dataset_id, classes=2, per_class=6, size=32, seed=0, dataset_id=dataset_id
-    )
-    s3 = world.client("s3")
-    code_bucket, _, code_key = world.outputs["TrainingCodeS3Uri"].removeprefix("s3://").partition("/")
-    s3.put_object(Bucket=code_bucket, Key=code_key, Body=pack_sourcedir())
-    upload_dataset(s3, dataset, world.outputs["DataBucketName"], dataset_id)
-    return dataset_id
-
-
-def execution_for(world: CloudWorld, dataset_id: str) -> dict[str, Any] | None:
-    sfn = world.client("stepfunctions")
-    for item in sfn.list_executions(stateMachineArn=world.outputs["TrainingPipelineArn"])["executions"]:
-        described: dict[str, Any] = sfn.describe_execution(executionArn=item["executionArn"])
-        if f"datasets/{dataset_id}/" in described.get("input", ""):
-            return described
-    return None
-
-
-def run_records(world: CloudWorld, dataset_id: str) -> list[dict[str, Any]]:
-    """The runs table's items of the runs of `dataset_id` (read with the test's own scan)."""
-    items = world.client("dynamodb").scan(TableName=world.outputs["RunsTableName"])["Items"]
-    return [
-        {name: next(iter(value.values())) for name, value in item.items()}
-        for item in items
-        if item.get("dataset_id", {}).get("S") == dataset_id
-    ]
 
 
 def test_training_failure_fails_the_execution_and_the_old_endpoint_keeps_serving(

@@ -12,19 +12,19 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from dogbreed.local.cloud.fault_client import FaultClient
 from dogbreed.local.cloud.model_deploy import deploy_model_dir, wait_in_service
 from dogbreed.local.cloud.stack import load_stack
 from tests.support.local_cloud import CloudWorld, local_cli
-from tests.support.predictions import candidate_model, post_image, served_model_version, unsure_candidate
+from tests.support.predictions import candidate_model, served_model_version, unsure_candidate
 from tests.support.stores import api_snapshot, assert_api_reconciles
+from tests.support.traffic import Traffic
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -79,41 +79,6 @@ def faults(cloud_world: CloudWorld) -> Iterator[FaultClient]:
     yield client
     client.clear()
     wait_in_service(cloud_world.state, timeout=180)
-
-
-@dataclass
-class Traffic:
-    """API requests in two threads until stopped: (time, response) of each."""
-
-    world: CloudWorld
-    answers: list[tuple[float, httpx.Response]] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def _run(self, index: int) -> None:
-        while not self._stop.is_set():
-            response = post_image(self.world, index % 3)
-            with self._lock:
-                self.answers.append((time.monotonic(), response))
-
-    def __enter__(self) -> Traffic:
-        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(2)]
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=90)
-
-    def versions(self, start: float, end: float) -> set[str]:
-        with self._lock:
-            answers = list(self.answers)
-        return {r.json()["model_version"] for t, r in answers if start <= t <= end and r.status_code == 201}
-
-    def created_ids(self) -> list[str]:
-        return [r.json()["prediction_id"] for _, r in self.answers if r.status_code == 201]
 
 
 @dataclass

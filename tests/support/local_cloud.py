@@ -100,11 +100,33 @@ class CloudWorld:
         return self.session.client(service, endpoint_url=self.state.aws_url)
 
 
+@contextmanager
+def stack_parameters(world: CloudWorld, overrides: dict[str, str]) -> Iterator[None]:
+    """The shared cloud's stack redeployed in place with `overrides` on top of the parameters it has
+    (as `dogbreed local deploy --parameter-overrides` does), and put back as it was when the block
+    ends, so the other tests of the session see the stack they expect."""
+    from dogbreed.local.cloud.lifecycle import deploy_stack
+
+    current = CloudState.read(world.state_dir)
+    assert current is not None, "the shared local cloud is not up"
+    before = dict(current.parameters)
+    deploy_stack(world.state, {**before, **overrides})
+    try:
+        yield
+    finally:
+        deploy_stack(world.state, before)
+
+
+def dogbreed_cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    """`dogbreed <args>` as a user runs it: a process of its own, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "dogbreed", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
 def local_cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     """`dogbreed local <args>` as a user runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "dogbreed", "local", *args], capture_output=True, text=True, timeout=timeout
-    )
+    return dogbreed_cli("local", *args, timeout=timeout)
 
 
 def aws_sagemaker(env: dict[str, str], *args: str) -> dict[str, Any]:

@@ -14,10 +14,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from dogbreed.commands.stack_arguments import add_stack_target_arguments
-from dogbreed.stack_target import StackNotFound, stack_outputs, stack_target
+from dogbreed.commands.stack_arguments import add_stack_target_arguments, stack_clients
+from dogbreed.stack_target import StackNotFound
 
-Target = tuple[Callable[[str], Any], dict[str, str]]  # (client factory, stack outputs)
 _DONE = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
 
@@ -50,19 +49,6 @@ def register(subparsers: Any) -> None:
     status.add_argument("--json", action="store_true", help="the status as JSON")
     add_stack_target_arguments(status)
     status.set_defaults(handler=_status)
-
-
-def _target(args: argparse.Namespace) -> Target:
-    if args.local:
-        from dogbreed.local.cloud.lifecycle import running_state
-
-        state = running_state(args.state_dir)
-        if state is None:
-            raise LookupError("the local cloud is not up (dogbreed local up)")
-        return state.client, state.outputs
-    target = stack_target(args.config_env, stack=args.stack, region=args.region)
-    session = target.session()
-    return session.client, stack_outputs(session.client("cloudformation"), target.name)
 
 
 def _new_batch_id() -> str:
@@ -104,7 +90,7 @@ def _submit(args: argparse.Namespace) -> int:
     from dogbreed import batch
 
     try:
-        clients, outputs = _target(args)
+        clients, outputs = stack_clients(args)
         bucket = outputs["InferenceBucketName"]
         batch_id = args.batch_id or _new_batch_id()
         document = batch.manifest_for(args.target, bucket, top_k=args.top_k, model=args.model)
@@ -123,7 +109,7 @@ def _status(args: argparse.Namespace) -> int:
     from dogbreed import batch
 
     try:
-        clients, outputs = _target(args)
+        clients, outputs = stack_clients(args)
     except (LookupError, StackNotFound) as error:
         print(f"dogbreed batch status: {error}", file=sys.stderr)
         return 2

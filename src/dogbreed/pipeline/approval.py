@@ -7,7 +7,9 @@ decided, why and when; rejecting sends SendTaskFailure with `APPROVAL_REJECTED_E
 state machine catches. Both are recorded by the run (runs table) and in the model registry.
 
 IAM for the operator: states:ListExecutions on the state machine, states:GetExecutionHistory on its
-executions, states:SendTaskSuccess / states:SendTaskFailure.
+executions, states:SendTaskSuccess / states:SendTaskFailure. The `dogbreed approve|reject|approvals`
+commands (`dogbreed.commands.approval`) also read the stack's outputs (cloudformation:DescribeStacks)
+and sign the answer with sts:GetCallerIdentity, which needs no permission.
 """
 
 from __future__ import annotations
@@ -32,10 +34,11 @@ class PendingApproval:
     execution_arn: str
     task_token: str
     request: dict[str, Any]
+    requested_at: dt.datetime | None = None  # when the request was published (the task was scheduled)
 
 
-def _approval_requests(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
-    """The RequestApproval task's published messages in this execution, newest first."""
+def _approval_requests(sfn: Any, execution_arn: str) -> list[tuple[dict[str, Any], dt.datetime | None]]:
+    """The RequestApproval task's published messages in this execution with their times, newest first."""
     requests = []
     paginator = sfn.get_paginator("get_execution_history")
     for page in paginator.paginate(executionArn=execution_arn, reverseOrder=True):
@@ -49,7 +52,7 @@ def _approval_requests(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
             except ValueError:
                 continue
             if isinstance(message, dict) and message.get("kind") == "approval-request":
-                requests.append(message)
+                requests.append((message, event.get("timestamp")))
     return requests
 
 
@@ -61,10 +64,14 @@ def pending_approvals(sfn: Any, state_machine_arn: str) -> list[PendingApproval]
         for execution in page["executions"]:
             requests = _approval_requests(sfn, execution["executionArn"])
             if requests:
-                request = requests[0]
+                request, requested_at = requests[0]
                 pending.append(
                     PendingApproval(
-                        request["run_id"], execution["executionArn"], request["task_token"], request
+                        request["run_id"],
+                        execution["executionArn"],
+                        request["task_token"],
+                        request,
+                        requested_at,
                     )
                 )
     return pending
@@ -81,11 +88,17 @@ def _answer(by: str, reason: str) -> dict[str, str]:
     return {"by": by, "reason": reason, "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
 
 
-def approve(sfn: Any, pending: PendingApproval, *, by: str, reason: str = "") -> None:
-    sfn.send_task_success(taskToken=pending.task_token, output=json.dumps(_answer(by, reason)))
+def approve(sfn: Any, pending: PendingApproval, *, by: str, reason: str = "") -> dict[str, str]:
+    """Send the approval; returns the answer sent ({by, reason, at})."""
+    answer = _answer(by, reason)
+    sfn.send_task_success(taskToken=pending.task_token, output=json.dumps(answer))
+    return answer
 
 
-def reject(sfn: Any, pending: PendingApproval, *, by: str, reason: str) -> None:
+def reject(sfn: Any, pending: PendingApproval, *, by: str, reason: str) -> dict[str, str]:
+    """Send the rejection; returns the answer sent ({by, reason, at})."""
+    answer = _answer(by, reason)
     sfn.send_task_failure(
-        taskToken=pending.task_token, error=APPROVAL_REJECTED_ERROR, cause=json.dumps(_answer(by, reason))
+        taskToken=pending.task_token, error=APPROVAL_REJECTED_ERROR, cause=json.dumps(answer)
     )
+    return answer
