@@ -40,6 +40,7 @@ def waiting_run(pipeline: Pipeline) -> tuple[str, list[str]]:
 
 
 def listed(capsys: pytest.CaptureFixture[str], target: list[str]) -> list[dict[str, Any]]:
+    capsys.readouterr()  # the pipeline's in-process Lambda log lines so far are not the command's
     assert cli.main(["approvals", "--json", *target]) == 0
     rows: list[dict[str, Any]] = json.loads(capsys.readouterr().out)
     return rows
