@@ -12,7 +12,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from dogbreed.bench.load import LoadReport, Stores, format_report, reconcile, run_load
+from dogbreed.bench.load import run_load
+from dogbreed.bench.load_reconcile import reconcile
+from dogbreed.bench.load_report import LoadReport, format_report
+from dogbreed.bench.load_stores import Stores
 from tests.support.local_cloud import CloudWorld
 from tests.support.scale import scaled
 from tests.support.stores import (

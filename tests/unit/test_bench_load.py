@@ -9,18 +9,9 @@ from collections import Counter
 
 import pytest
 
-from dogbreed.bench.load import (
-    LoadReport,
-    RequestOutcome,
-    StoreSnapshot,
-    dead_lettered_key,
-    failures,
-    format_report,
-    incoming_key_of,
-    percentile,
-    reconcile,
-    status_histogram,
-)
+from dogbreed.bench.load_reconcile import RequestOutcome, StoreSnapshot, failures, reconcile, status_histogram
+from dogbreed.bench.load_report import LoadReport, format_report, percentile
+from dogbreed.bench.load_stores import dead_lettered_key, incoming_key_of
 from dogbreed.local.lambda_runtime.invocation_record import InvocationResponse, invocation_record
 
 DROPS = ["incoming/load-r1/00000.jpg", "incoming/load-r1/00001.jpg"]

@@ -26,7 +26,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from dogbreed.bench.load import drop_images, ensure_endpoint, target_cloud
+from dogbreed.bench.cloud_target import ensure_endpoint, target_cloud
+from dogbreed.bench.load_traffic import drop_images
 from dogbreed.cost.batch import PathCost, batch_path_cost, drop_path_cost
 from dogbreed.cost.estimate import environment_parameters, load_prices
 from dogbreed.local.cloud import state as cloud_state
