@@ -11,7 +11,7 @@ from typing import Any
 import botocore.session
 from botocore.stub import Stubber
 
-from dogbreed.preflight import Account
+from dogbreed.preflight.account import Account
 
 REGION = "us-east-1"
 DLC_REGISTRY = "763104351884"

@@ -9,18 +9,11 @@ from typing import Any
 
 import pytest
 
-from dogbreed.preflight import (
-    Check,
-    Status,
-    check_lambda_concurrency,
-    check_region,
-    check_stack_name,
-    check_template_rules,
-    image_checks,
-    image_uris,
-    quota_checks,
-    quota_needs,
-)
+from dogbreed.preflight.account import Check, Status
+from dogbreed.preflight.images import check_region, image_checks, image_uris
+from dogbreed.preflight.lambda_concurrency import check_lambda_concurrency
+from dogbreed.preflight.sagemaker_quotas import quota_checks, quota_needs
+from dogbreed.preflight.stack_settings import check_stack_name, check_template_rules
 from dogbreed.template_stack import TemplateStack
 from tests.support.deploy_support import (
     DLC_REGISTRY,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from dogbreed.preflight import function_concurrency
+from dogbreed.preflight.lambda_concurrency import function_concurrency
 from dogbreed.template_stack import TemplateStack
 
 ENVIRONMENTS = ("default", "prod")

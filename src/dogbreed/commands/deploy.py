@@ -185,7 +185,7 @@ def next_step(outputs: dict[str, str], *, local: bool) -> str:
 
 def format_checks(checks: list[Any]) -> str:
     """The preflight table: one row per check, the action to take under each that is not OK."""
-    from dogbreed.preflight import Status
+    from dogbreed.preflight.account import Status
 
     lines = text_table(
         ("CHECK", "VALUE", "NEEDED", "STATUS"),
@@ -243,7 +243,7 @@ def _aws_target(args: argparse.Namespace) -> tuple[Any, Any, str]:
 
 def _deploy(args: argparse.Namespace, local: cloud_state.CloudState | None, cli: dict[str, str]) -> int:
     from dogbreed.packaging import source_tarball
-    from dogbreed.preflight import check_stack_name
+    from dogbreed.preflight.stack_settings import check_stack_name
     from dogbreed.stack_deploy import DeployError, SamDeployer, deploy_with_training_code, find_sam
     from dogbreed.stack_target import samconfig_overrides
 
@@ -275,7 +275,8 @@ def _deploy(args: argparse.Namespace, local: cloud_state.CloudState | None, cli:
 def _check(args: argparse.Namespace, local: cloud_state.CloudState | None, cli: dict[str, str]) -> int:
     from botocore.config import Config
 
-    from dogbreed.preflight import Account, run_checks
+    from dogbreed.preflight import run_checks
+    from dogbreed.preflight.account import Account
     from dogbreed.template_stack import TemplateStack
 
     if local is not None:

@@ -1,0 +1,59 @@
+"""The stack's own settings: its name (the endpoint and the model package group are named after it)
+and template.yaml's Rules with the chosen parameters."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Final
+
+from dogbreed.preflight.account import Check, Status
+from dogbreed.template_stack import TemplateStack
+
+# Names the stack gives SageMaker resources: the endpoint (EndpointName) and the model package group.
+NAMED_AFTER_STACK: Final = ("EndpointName", "EntityName")
+
+
+@cache
+def _name_shapes() -> tuple[tuple[str, str, int], ...]:
+    """(shape, pattern, max length) of the SageMaker names the stack name becomes (botocore's model)."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    shapes = (model.shape_for(name) for name in NAMED_AFTER_STACK)
+    return tuple((shape.name, shape.metadata["pattern"], int(shape.metadata["max"])) for shape in shapes)
+
+
+def check_stack_name(name: str) -> Check:
+    longest = min(max_length for _, _, max_length in _name_shapes())
+    problems = []
+    if name != name.lower():
+        problems.append("has upper-case letters")
+    if len(name) > longest:
+        problems.append(f"is {len(name)} characters long")
+    for shape, pattern, _ in _name_shapes():
+        if not re.fullmatch(pattern, name):
+            problems.append(f"does not match SageMaker's {shape} pattern {pattern}")
+            break
+    return Check(
+        "stack name",
+        name,
+        f"lowercase, <= {longest} chars, letters, digits, hyphens",
+        Status.FIX if problems else Status.OK,
+        f"the name {' and '.join(problems)}: the endpoint and the model package group are named after "
+        "the stack; choose another (--stack NAME, or stack_name in samconfig.toml)"
+        if problems
+        else "",
+    )
+
+
+def check_template_rules(stack: TemplateStack) -> Check:
+    """The template's Rules with these parameters: CloudFormation refuses a deploy that breaks one."""
+    broken = stack.broken_rules()
+    return Check(
+        "parameter rules",
+        f"{len(broken)} broken" if broken else "all hold",
+        "template.yaml's Rules",
+        Status.FIX if broken else Status.OK,
+        "; ".join(broken),
+    )
