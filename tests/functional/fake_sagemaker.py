@@ -1,5 +1,6 @@
 """An in-memory SageMaker with scripted outcomes, for running the real state machine on moto's
-interpreter without processes (implements the backend interface of `dogbreed.local.moto_shim`).
+interpreter without processes (implements the backend interface
+`dogbreed.local.sfn_task_services.SageMakerBackend`, plugged in by `dogbreed.local.moto_shim`).
 
 Every request is validated against botocore's input shape first (a misspelled field fails here as
 the real API would refuse it), errors are `ClientError`s with SageMaker's codes, and the responses

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from dogbreed.local import moto_shim
+from dogbreed.local import moto_shim, sfn_task_services
 from dogbreed.local.sagemaker import LocalSageMaker
 from tests.integration.local_sagemaker_support import REGION, ROLE, wait_for
 
@@ -77,7 +77,7 @@ def test_sync_training_task_runs_on_the_local_backend(tmp_path: Path) -> None:
             clients=lambda service: boto3.client(service, region_name=REGION),
             start_runtime=False,
         )
-        assert isinstance(backend, moto_shim.SageMakerBackend)
+        assert isinstance(backend, sfn_task_services.SageMakerBackend)
         sfn = boto3.client("stepfunctions", region_name=REGION)
         machine = sfn.create_state_machine(
             name="train", definition=json.dumps(_definition(source)), roleArn=ROLE

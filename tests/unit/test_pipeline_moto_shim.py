@@ -14,7 +14,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 from moto.stepfunctions.parser.backend import execution_worker
 from moto.stepfunctions.parser.utils import camel_to_snake_case
 
-from dogbreed.local import moto_shim, sfn_jsonata
+from dogbreed.local import moto_shim, sfn_jsonata, sfn_moto_fixes, sfn_task_services
 
 
 def test_moto_is_the_pinned_version() -> None:
@@ -36,12 +36,14 @@ def test_install_patches_the_task_factory_and_the_context_and_uninstall_restores
     with moto_shim.installed(None):
         assert moto_shim.is_installed()
         assert isinstance(
-            state_task_factory.state_task_service_for("sagemaker"), moto_shim.SageMakerTaskService
+            state_task_factory.state_task_service_for("sagemaker"), sfn_task_services.SageMakerTaskService
         )
-        assert isinstance(state_task_factory.state_task_service_for("aws-sdk"), moto_shim.AwsSdkTaskService)
+        assert isinstance(
+            state_task_factory.state_task_service_for("aws-sdk"), sfn_task_services.AwsSdkTaskService
+        )
         assert isinstance(state_task_factory.state_task_service_for("lambda"), moto_shim.LambdaTaskService)
         assert isinstance(
-            state_task_factory.state_task_service_for("dynamodb"), moto_shim.DynamoDbTaskService
+            state_task_factory.state_task_service_for("dynamodb"), sfn_task_services.DynamoDbTaskService
         )
         assert execution_worker.ExecutionWorker._get_evaluation_environment is not original_env
     assert state_task_factory.state_task_service_for is original_factory
@@ -50,13 +52,17 @@ def test_install_patches_the_task_factory_and_the_context_and_uninstall_restores
 
 def test_the_task_hooks_the_shim_overrides_keep_their_signatures() -> None:
     expected = ["self", "env", "resource_runtime_part", "normalised_parameters", "state_credentials"]
-    for cls in (moto_shim.SageMakerTaskService, moto_shim.AwsSdkTaskService, moto_shim.LambdaTaskService):
+    for cls in (
+        sfn_task_services.SageMakerTaskService,
+        sfn_task_services.AwsSdkTaskService,
+        moto_shim.LambdaTaskService,
+    ):
         base: Any = cls.__mro__[1]
         assert list(inspect.signature(base._eval_service_task).parameters) == expected, base
 
 
 def test_applicationautoscaling_maps_to_the_boto3_service_name() -> None:
-    assert moto_shim.AWS_SDK_SERVICE_NAMES["applicationautoscaling"] == "application-autoscaling"
+    assert sfn_task_services.AWS_SDK_SERVICE_NAMES["applicationautoscaling"] == "application-autoscaling"
 
 
 @pytest.mark.parametrize(
@@ -104,7 +110,7 @@ def test_applicationautoscaling_maps_to_the_boto3_service_name() -> None:
 )
 def test_task_errors_are_named_as_step_functions_names_them(resource: str, code: str, name: str) -> None:
     error = ClientError({"Error": {"Code": code, "Message": "m"}}, "Operation")
-    assert moto_shim.task_error_name(resource, error) == name
+    assert sfn_task_services.task_error_name(resource, error) == name
 
 
 def test_the_jsonata_evaluator_answers_what_the_pipeline_relies_on() -> None:
@@ -114,7 +120,7 @@ def test_the_jsonata_evaluator_answers_what_the_pipeline_relies_on() -> None:
 
 def test_context_timestamps_use_the_aws_format() -> None:
     moment = dt.datetime(2026, 11, 22, 2, 34, 46, 123456, tzinfo=dt.UTC)
-    assert moto_shim.iso_timestamp(moment) == "2026-11-22T02:34:46.123Z"
+    assert sfn_moto_fixes.iso_timestamp(moment) == "2026-11-22T02:34:46.123Z"
 
 
 def test_the_lambda_task_and_invoke_api_are_the_local_runtimes_hooks() -> None:
