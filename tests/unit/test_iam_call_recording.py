@@ -24,7 +24,7 @@ NO_RETRIES = Config(retries={"max_attempts": 1})
 
 @pytest.fixture(scope="module")
 def cloud() -> Iterator[tuple[str, CallLog]]:
-    from dogbreed.local.cloud.server import MotoServer
+    from dogbreed.local.cloud.moto_server import MotoServer
 
     log = CallLog()
     server = MotoServer(host="127.0.0.1", port=0, faults=FaultRegistry(), calls=log)

@@ -64,7 +64,7 @@ def test_invalid_fault_specs_are_refused(spec: dict[str, Any]) -> None:
 
 @pytest.fixture(scope="module")
 def moto_behind_faults() -> Iterator[tuple[str, FaultRegistry]]:
-    from dogbreed.local.cloud.server import MotoServer
+    from dogbreed.local.cloud.moto_server import MotoServer
 
     registry = FaultRegistry()
     server = MotoServer(host="127.0.0.1", port=0, faults=registry)

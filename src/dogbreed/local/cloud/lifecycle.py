@@ -110,7 +110,7 @@ def _pgid_alive(pgid: int) -> bool:
 def stop_cloud(state_dir: Path) -> bool:
     """Stop the cloud process (its process group) and the job/endpoint process groups it started.
     Returns whether anything was running."""
-    from dogbreed.local.cloud.server import CHILDREN_FILE
+    from dogbreed.local.cloud.local_cloud import CHILDREN_FILE
 
     pid_file = state_dir / cloud_state.PID_FILE
     if not pid_file.is_file():
