@@ -21,6 +21,7 @@ from typing import Any
 
 import inference
 import pytest
+from dogbreed_job import serving_input
 from hypothesis import strategies as st
 from PIL import Image
 from prediction import url_guard
@@ -153,9 +154,9 @@ def test_endpoint_request_reads_to_one_image_or_a_client_error(no_network: list[
             raw = inference.read_request(body, content_type, custom_attributes=attributes)
         except InputError as error:
             return client_safe(error)
-        assert inference.media_type(content_type) in inference.IMAGE_CONTENT_TYPES, content_type
-        assert type(raw.top_k) is int and 1 <= raw.top_k <= inference.MAX_TOP_K, raw
-        assert isinstance(raw.image, bytes) and len(raw.image) <= inference.MAX_BYTES
+        assert serving_input.media_type(content_type) in serving_input.IMAGE_CONTENT_TYPES, content_type
+        assert type(raw.top_k) is int and 1 <= raw.top_k <= serving_input.MAX_TOP_K, raw
+        assert isinstance(raw.image, bytes) and len(raw.image) <= serving_input.MAX_BYTES
         return "accepted"
 
     assert_both_outcomes(fuzz("inference.read_request", examples, check, share=share("endpoint_request")))
@@ -164,10 +165,10 @@ def test_endpoint_request_reads_to_one_image_or_a_client_error(no_network: list[
 def test_custom_attributes_give_a_top_k_in_range_or_a_client_error() -> None:
     def check(attributes: str | None) -> str:
         try:
-            top_k = inference.top_k_from_custom_attributes(attributes)
+            top_k = serving_input.top_k_from_custom_attributes(attributes)
         except InputError as error:
             return client_safe(error)
-        assert top_k is None or (type(top_k) is int and 1 <= top_k <= inference.MAX_TOP_K), top_k
+        assert top_k is None or (type(top_k) is int and 1 <= top_k <= serving_input.MAX_TOP_K), top_k
         return "accepted"
 
     run = fuzz(

@@ -14,6 +14,8 @@ from typing import Any
 import inference
 import numpy as np
 import pytest
+from dogbreed_job import serving_input, serving_model, serving_output
+from dogbreed_job.serving_model import ImageClassifier
 from PIL import Image
 from request_guards.errors import InputError
 
@@ -32,22 +34,18 @@ def b64(data: bytes) -> str:
 
 
 @pytest.fixture(scope="module")
-def model(tiny_model_dir: Path) -> inference.ImageClassifier:
+def model(tiny_model_dir: Path) -> ImageClassifier:
     return inference.model_fn(str(tiny_model_dir))
 
 
-def classify(
-    model: inference.ImageClassifier, body: Any, content_type: str, accept: str = "application/json"
-) -> Any:
+def classify(model: ImageClassifier, body: Any, content_type: str, accept: str = "application/json") -> Any:
     request = inference.input_fn(body, content_type)
     content, response_type = inference.output_fn(inference.predict_fn(request, model), accept)
     assert response_type == "application/json"
     return json.loads(content)
 
 
-def rejection(
-    model: inference.ImageClassifier, body: Any, content_type: str | None, **kwargs: Any
-) -> InputError:
+def rejection(model: ImageClassifier, body: Any, content_type: str | None, **kwargs: Any) -> InputError:
     with pytest.raises(InputError) as caught:
         inference.parse_request(body, content_type, model.image_size, **kwargs)
     return caught.value
@@ -56,14 +54,14 @@ def rejection(
 # ------------------------------------------------------------------------------------------ model
 
 
-def test_model_fn_uses_onnx_runtime_when_the_export_exists(model: inference.ImageClassifier) -> None:
+def test_model_fn_uses_onnx_runtime_when_the_export_exists(model: ImageClassifier) -> None:
     assert model.backend == "onnx"
     assert model.model_version == "tiny-test-1"
     assert model.classes == list(TINY_CLASSES)
 
 
 def test_pytorch_fallback_gives_the_same_answer(
-    tiny_model_dir: Path, tmp_path: Path, model: inference.ImageClassifier
+    tiny_model_dir: Path, tmp_path: Path, model: ImageClassifier
 ) -> None:
     weights_only = tmp_path / "model"
     shutil.copytree(tiny_model_dir, weights_only, ignore=shutil.ignore_patterns("model.onnx"))
@@ -80,23 +78,23 @@ def test_pytorch_fallback_gives_the_same_answer(
 
 def test_without_onnxruntime_the_pytorch_weights_serve_and_a_log_line_says_so(
     tiny_model_dir: Path,
-    model: inference.ImageClassifier,
+    model: ImageClassifier,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     # Given a model directory with model.onnx, in a container without onnxruntime (the PyTorch DLC)
-    monkeypatch.setattr(inference, "onnxruntime_available", lambda: False)
+    monkeypatch.setattr(serving_model, "onnxruntime_available", lambda: False)
 
     # When the model is loaded
-    with caplog.at_level(logging.WARNING, logger=inference.logger.name):
+    with caplog.at_level(logging.WARNING, logger=serving_model.logger.name):
         fallback = inference.model_fn(str(tiny_model_dir))
 
     # Then the PyTorch weights serve, say so in the log, and answer as the ONNX model does
-    assert fallback.backend == inference.PYTORCH_BACKEND
+    assert fallback.backend == serving_model.PYTORCH_BACKEND
     assert any("onnxruntime is not installed" in record.getMessage() for record in caplog.records)
     request = inference.input_fn(image_bytes(1), "image/jpeg")
     assert inference.predict_fn(request, fallback)["predictions"][0]["class_index"] == 1
-    assert model.backend == inference.ONNX_BACKEND
+    assert model.backend == serving_model.ONNX_BACKEND
 
 
 def test_model_dir_without_weights_fails_clearly(tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -120,7 +118,7 @@ def test_model_dir_without_weights_fails_clearly(tiny_model_dir: Path, tmp_path:
 )
 @pytest.mark.parametrize("class_index", [0, 1, 2])
 def test_binary_images_are_classified(
-    model: inference.ImageClassifier, content_type: str, fmt: str, class_index: int
+    model: ImageClassifier, content_type: str, fmt: str, class_index: int
 ) -> None:
     document = classify(model, image_bytes(class_index, fmt), content_type)
     assert document["model_version"] == "tiny-test-1"
@@ -132,7 +130,7 @@ def test_binary_images_are_classified(
     }
 
 
-def test_probabilities_are_a_softmax_sorted_descending(model: inference.ImageClassifier) -> None:
+def test_probabilities_are_a_softmax_sorted_descending(model: ImageClassifier) -> None:
     request = inference.parse_request(
         image_bytes(1), "image/jpeg", model.image_size, custom_attributes="top_k=3"
     )
@@ -152,9 +150,7 @@ def test_probabilities_are_a_softmax_sorted_descending(model: inference.ImageCla
         [{"image": "<base64>"}],
     ],
 )
-def test_json_bodies_are_415_the_endpoint_fetches_nothing(
-    model: inference.ImageClassifier, body: Any
-) -> None:
+def test_json_bodies_are_415_the_endpoint_fetches_nothing(model: ImageClassifier, body: Any) -> None:
     if isinstance(body, dict) and "image" in body:
         body = {"image": b64(image_bytes(0))}
     error = rejection(model, json.dumps(body), "application/json")
@@ -162,7 +158,7 @@ def test_json_bodies_are_415_the_endpoint_fetches_nothing(
     assert error.to_dict() == {"error": {"code": "unsupported_content_type", "message": error.message}}
 
 
-def test_batched_requests_match_single_requests(model: inference.ImageClassifier) -> None:
+def test_batched_requests_match_single_requests(model: ImageClassifier) -> None:
     requests = [inference.parse_request(image_bytes(c), "image/jpeg", model.image_size) for c in range(3)]
     together = inference.predict_many(requests, model)
     alone = [inference.predict_many([r], model)[0] for r in requests]
@@ -175,32 +171,30 @@ def test_batched_requests_match_single_requests(model: inference.ImageClassifier
 # ------------------------------------------------------------------------------------------ top_k
 
 
-def test_top_k_defaults_to_five_capped_at_the_class_count(model: inference.ImageClassifier) -> None:
+def test_top_k_defaults_to_five_capped_at_the_class_count(model: ImageClassifier) -> None:
     assert len(classify(model, image_bytes(0), "image/jpeg")["predictions"]) == min(5, len(TINY_CLASSES))
 
 
-def test_top_k_from_sagemaker_custom_attributes(model: inference.ImageClassifier) -> None:
+def test_top_k_from_sagemaker_custom_attributes(model: ImageClassifier) -> None:
     request = inference.parse_request(
         image_bytes(0), "image/jpeg", model.image_size, custom_attributes="trace=1, top_k=2"
     )
     assert request.top_k == 2
 
 
-def test_top_k_from_the_toolkit_context(model: inference.ImageClassifier) -> None:
+def test_top_k_from_the_toolkit_context(model: ImageClassifier) -> None:
     class Context:
         def get_request_header(self, _index: int, name: str) -> str | None:
-            return "top_k=1" if name == inference.CUSTOM_ATTRIBUTES_HEADER else None
+            return "top_k=1" if name == serving_input.CUSTOM_ATTRIBUTES_HEADER else None
 
     request = inference.input_fn(image_bytes(0), "image/jpeg", Context())
-    assert isinstance(request, inference.PredictionRequest)
+    assert isinstance(request, serving_input.PredictionRequest)
     assert request.top_k == 1
 
 
-def test_top_k_defaults_to_the_environments(
-    model: inference.ImageClassifier, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_top_k_defaults_to_the_environments(model: ImageClassifier, monkeypatch: pytest.MonkeyPatch) -> None:
     # A transform job has no custom attributes: its Environment sets the default
-    monkeypatch.setenv(inference.TOP_K_ENV, "2")
+    monkeypatch.setenv(serving_input.TOP_K_ENV, "2")
     request = inference.parse_request(image_bytes(0), "image/jpeg", model.image_size)
     assert request.top_k == 2
     assert (
@@ -212,7 +206,7 @@ def test_top_k_defaults_to_the_environments(
 
 
 def test_json_lines_callers_get_one_line_per_answer_and_bad_inputs_as_rejection_lines(
-    model: inference.ImageClassifier,
+    model: ImageClassifier,
 ) -> None:
     class Context:
         def get_request_header(self, _index: int, name: str) -> str | None:
@@ -238,7 +232,7 @@ def test_json_lines_callers_get_one_line_per_answer_and_bad_inputs_as_rejection_
 
 # "²" passes str.isdigit() and 4,301 digits pass it too, but int() refuses both (found by fuzzing).
 @pytest.mark.parametrize("attributes", ["top_k=0", "top_k=11", "top_k=abc", "top_k=²", "top_k=" + "9" * 4301])
-def test_invalid_top_k_in_custom_attributes_is_422(model: inference.ImageClassifier, attributes: str) -> None:
+def test_invalid_top_k_in_custom_attributes_is_422(model: ImageClassifier, attributes: str) -> None:
     error = rejection(model, image_bytes(0), "image/jpeg", custom_attributes=attributes)
     assert (error.status, error.code) == (422, "invalid_top_k")
 
@@ -249,14 +243,12 @@ def test_invalid_top_k_in_custom_attributes_is_422(model: inference.ImageClassif
 @pytest.mark.parametrize(
     "accept", ["application/json", "*/*", "", "text/html, application/json;q=0.9", "application/*"]
 )
-def test_json_is_produced_for_compatible_accept_headers(
-    model: inference.ImageClassifier, accept: str
-) -> None:
+def test_json_is_produced_for_compatible_accept_headers(model: ImageClassifier, accept: str) -> None:
     assert classify(model, image_bytes(0), "image/jpeg", accept)["predictions"]
 
 
 @pytest.mark.parametrize("accept", ["text/csv", "image/png", "application/x-protobuf"])
-def test_other_accept_headers_are_406(model: inference.ImageClassifier, accept: str) -> None:
+def test_other_accept_headers_are_406(model: ImageClassifier, accept: str) -> None:
     prediction = inference.predict_fn(inference.input_fn(image_bytes(0), "image/jpeg"), model)
     with pytest.raises(InputError) as caught:
         inference.output_fn(prediction, accept)
@@ -289,19 +281,19 @@ def truncated_jpeg() -> bytes:
     ],
 )
 def test_bad_inputs_get_clear_client_errors(
-    model: inference.ImageClassifier, body: bytes | None, content_type: str | None, status: int, code: str
+    model: ImageClassifier, body: bytes | None, content_type: str | None, status: int, code: str
 ) -> None:
     error = rejection(model, truncated_jpeg() if body is None else body, content_type)
     assert (error.status, error.code) == (status, code)
     assert error.to_dict() == {"error": {"code": code, "message": error.message}}
 
 
-def test_decompression_bomb_is_413(model: inference.ImageClassifier) -> None:
+def test_decompression_bomb_is_413(model: ImageClassifier) -> None:
     error = rejection(model, png_header_only(30000, 30000), "image/png")
     assert (error.status, error.code) == (413, "image_too_large")
 
 
-def test_a_good_request_after_bad_ones_still_succeeds(model: inference.ImageClassifier) -> None:
+def test_a_good_request_after_bad_ones_still_succeeds(model: ImageClassifier) -> None:
     for body in (b"", b"junk", truncated_jpeg()):
         with pytest.raises(InputError):
             inference.input_fn(body, "image/jpeg")
@@ -309,13 +301,13 @@ def test_a_good_request_after_bad_ones_still_succeeds(model: inference.ImageClas
 
 
 def test_softmax_is_stable_for_large_logits() -> None:
-    probabilities = inference.softmax(np.array([[1000.0, 0.0, -1000.0]], dtype=np.float32))
+    probabilities = serving_output.softmax(np.array([[1000.0, 0.0, -1000.0]], dtype=np.float32))
     assert np.isfinite(probabilities).all()
     assert probabilities[0, 0] == pytest.approx(1.0)
 
 
 def test_inside_the_sagemaker_toolkit_client_errors_keep_their_status(
-    model: inference.ImageClassifier, monkeypatch: pytest.MonkeyPatch
+    model: ImageClassifier, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import sys
     import types

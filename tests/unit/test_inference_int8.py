@@ -7,6 +7,7 @@ from pathlib import Path
 
 import inference
 import pytest
+from dogbreed_job import serving_model
 
 from dogbreed.bench.tiny_model import solid_color_jpeg
 from dogbreed.serving.quantize import INT8_ONNX_FILE, quantize_model_dir
@@ -25,9 +26,9 @@ def test_int8_model_is_written_and_agrees_with_fp32(
     target = quantize_model_dir(model_dir, calibration)
     assert target == model_dir / INT8_ONNX_FILE
 
-    fp32 = inference.load_model(model_dir)
-    monkeypatch.setenv(inference.ONNX_FILE_ENV, INT8_ONNX_FILE)
-    int8 = inference.load_model(model_dir)
+    fp32 = serving_model.load_model(model_dir)
+    monkeypatch.setenv(serving_model.ONNX_FILE_ENV, INT8_ONNX_FILE)
+    int8 = serving_model.load_model(model_dir)
     assert int8.backend == "onnx"
     requests = [inference.parse_request(jpeg(c, 200 + c), "image/jpeg", fp32.image_size) for c in range(3)]
     fp32_top1 = [doc["predictions"][0]["class_index"] for doc in inference.predict_many(requests, fp32)]

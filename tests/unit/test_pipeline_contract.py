@@ -199,9 +199,9 @@ def test_the_metric_definitions_are_the_training_jobs_regexes() -> None:
 
 
 def _train_flags() -> set[str]:
-    import train
+    from dogbreed_job.arguments import get_args_parser
 
-    parser: argparse.ArgumentParser = train.get_args_parser()
+    parser: argparse.ArgumentParser = get_args_parser()
     return {
         option[2:]
         for action in parser._actions

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 
 import pytest
-import train
+from dogbreed_job import arguments
 
 DATA = ["--data-dir", "/data"]
 
 
 def parse(*argv: str, env: dict[str, str] | None = None) -> argparse.Namespace:
-    return train.parse_args(list(argv), environ=env or {})
+    return arguments.parse_args(list(argv), environ=env or {})
 
 
 @pytest.mark.parametrize(
@@ -27,7 +27,7 @@ def parse(*argv: str, env: dict[str, str] | None = None) -> argparse.Namespace:
     ],
 )
 def test_boolean_words_from_hyperparameters(raw: str, expected: bool) -> None:
-    assert train.str2bool(raw) is expected
+    assert arguments.str2bool(raw) is expected
 
 
 def test_boolean_flags_work_bare_and_with_a_value() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import tarfile
 from pathlib import Path
@@ -24,6 +25,19 @@ def source_dir(tmp_path: Path) -> Path:
     source.mkdir()
     (source / export.INFERENCE_SCRIPT).write_text((export.SOURCE_DIR / export.INFERENCE_SCRIPT).read_text())
     return source
+
+
+def _modules_imported_from(script: Path, package: str) -> set[str]:
+    """`package.x` for every `from package.x import ...`, `from package import x` or `import package.x`."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(script.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module == package:
+            found.update(f"{package}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(package + "."):
+            found.add(str(node.module))
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith(package + "."))
+    return found
 
 
 def _config() -> artifacts.ModelConfig:
@@ -62,6 +76,13 @@ def test_export_writes_the_whole_model_dir_contract(tmp_path: Path, source_dir: 
         assert (code / package / "__init__.py").is_file()
         assert not (code / package).is_symlink()
     assert (code / "dogbreed_job" / "transforms.py").is_file()
+    # Every module the handler imports (the serving_* modules included) is under code/.
+    handler_modules = _modules_imported_from(code / "inference.py", "dogbreed_job")
+    assert {"dogbreed_job.serving_input", "dogbreed_job.serving_model", "dogbreed_job.serving_output"} <= (
+        handler_modules
+    )
+    for module in handler_modules:
+        assert (code / (module.replace(".", "/") + ".py")).is_file(), module
     report = model_dir / artifacts.REPORT_DIR
     for name in ("training_curves.png", "confusion_matrix.png"):
         assert (report / name).read_bytes().startswith(b"\x89PNG")

@@ -80,3 +80,15 @@ def load_best_weights(checkpoint_dir: Path) -> dict[str, torch.Tensor] | None:
         return None
     weights: dict[str, torch.Tensor] = torch.load(path, map_location="cpu", weights_only=True)
     return weights
+
+
+def check_ranks_agree(start_epoch: int, device: torch.device) -> None:
+    """Every process must resume from the same epoch (each reads its own checkpoint copy)."""
+    values = torch.tensor([start_epoch, -start_epoch], dtype=torch.int64, device=device)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.all_reduce(values, op=torch.distributed.ReduceOp.MAX)
+        if values[0].item() != -values[1].item():
+            raise RuntimeError(
+                "processes found different checkpoints to resume from; every host needs the same "
+                "--checkpoint-dir content (SageMaker restores checkpoint_s3_uri to each host)"
+            )

@@ -34,6 +34,24 @@ class DatasetLayoutError(ValueError):
     """The data directory does not have the dogImages layout."""
 
 
+class DatasetCheckFailed(SystemExit):
+    """The dataset is not fit for training; the message is the check's report."""
+
+
+def check_dataset(data_dir: Path) -> None:
+    """Fail fast, before paid compute, with the dataset check's readable report."""
+    try:
+        from dataset_check.checker import check_entries
+        from dataset_check.entries import iter_directory
+    except ImportError:
+        logger.info("dataset check is not part of this source_dir; skipping it")
+        return
+    report = check_entries(iter_directory(data_dir))
+    if not report.ok:
+        raise DatasetCheckFailed(f"dataset check failed for {data_dir}:\n{report.to_text()}")
+    logger.info("dataset check passed for %s", data_dir)
+
+
 class ImageListDataset(Dataset[tuple[Any, int]]):
     """(image path, class index) pairs, decoded with Pillow and transformed on access."""
 

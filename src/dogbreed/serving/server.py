@@ -27,8 +27,8 @@ from dogbreed.serving.settings import (
 )
 from dogbreed.serving.supervisor_watch import SUPERVISOR_PID_ENV
 
-THREADS_ENV = "DOGBREED_INFERENCE_THREADS"  # read by inference.py in each worker
-ONNX_FILE_ENV = "DOGBREED_ONNX_FILE"  # read by inference.py in each worker
+THREADS_ENV = "DOGBREED_INFERENCE_THREADS"  # read by the handler (dogbreed_job.serving_model) in each worker
+ONNX_FILE_ENV = "DOGBREED_ONNX_FILE"  # read by the handler (dogbreed_job.serving_model) in each worker
 APP_FACTORY = "dogbreed.serving.app:create_app"
 REQUIRED_FILES = ("model_config.json", "classes.json")
 
