@@ -95,8 +95,10 @@ security: install
 audit: install
 	$(VENV)/bin/pip-audit --strict --no-deps --disable-pip --progress-spinner off -r constraints.txt
 
+# The full-size scenarios (marker `reliability`) are make reliability's; make test runs a smaller test
+# of each of their capabilities (pytest reports them as deselected).
 test: install sam-install aws-cli-install lint validate security
-	$(VENV)/bin/pytest -n $(PYTEST_WORKERS)
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) -m "not reliability"
 
 # sam-install too: the README's `sam build` / `sam deploy` use .venv-sam after either target.
 demo: install sam-install
@@ -105,10 +107,12 @@ demo: install sam-install
 # The full-size reliability suites (make test runs each of them small, fuzzing on fixed seeds): the
 # hostile-input corpus, every fault scenario, the load test (2,000 API requests at concurrency 32 plus
 # 500 dropped images), fuzzing on fresh seeds for 300 s and the full endpoint benchmark. -s shows the
-# corpus, fault, load, fuzzing and benchmark tables.
-reliability: install aws-cli-install
+# corpus, fault, load, fuzzing and benchmark tables. Then the other full-size scenarios (marker
+# `reliability`): the serverless whole-pipeline run, the SM_HOSTS launch of the DDP job.
+reliability: install sam-install aws-cli-install
 	DOGBREED_RELIABILITY=full DOGBREED_FUZZ_SECONDS=300 $(VENV)/bin/pytest -s \
 		tests/reliability tests/security/test_fuzz_inputs.py tests/integration/test_bench_endpoint.py
+	$(VENV)/bin/pytest -s -m reliability --ignore=tests/reliability
 
 # Pin every transitive dependency of the current environment (torch's CUDA wheels excluded:
 # they follow from the torch pin).
