@@ -20,11 +20,11 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PYENV_VERSION := 3.11.7:3.12.1
 # The AWS CLI the tests drive against the local cloud's exports (tests/support/aws_cli.py reads it).
 export DOGBREED_AWS_CLI := $(abspath $(AWS_VENV))/bin/aws
-# pytest-xdist worker processes (the work groups of tests/conftest.py keep the shared-cloud tests in
-# one worker and the CPU-heavy ones one at a time). One process by default: on 2 cores, 2 workers
-# ran a sleep-bound subset 1.4x faster but a CPU-bound one (the local cloud, model servers, the
-# benchmark) 2x slower; `make test PYTEST_WORKERS=2` tries it.
-PYTEST_WORKERS ?= 0
+# pytest-xdist worker processes. The work groups of tests/conftest.py keep the shared-cloud tests in one
+# worker and the whole-pipeline and training tests in one lane each; every other module runs in one
+# worker. Three workers on 2 cores: one lane of each kind, and the local cloud's waits (bakes, alarm
+# periods) overlap with the other lanes' work. `make test PYTEST_WORKERS=0` runs in one process.
+PYTEST_WORKERS ?= 3
 
 .PHONY: help install sam-install aws-cli-install lint validate security audit build test demo bench lock clean openapi reliability
 

@@ -25,22 +25,26 @@ TESTS_DIR = Path(__file__).parent
 # worker runs them all and the cloud boots once.
 LOCAL_CLOUD_GROUP = "local-cloud"
 LOCAL_CLOUD_FIXTURE = "cloud_world"
-# Tests that train models, run the whole pipeline or measure throughput: one at a time, so two of
-# them never compete for the 2 cores (their timeouts and the benchmark's figures assume a core each).
-CPU_HEAVY_GROUP = "cpu-heavy"
+# Tests that train models, run the whole pipeline or measure throughput: two lanes, each one test at a
+# time, so at most two of them share the 2 cores (one intra-op thread per process under xdist, see
+# pytest_configure) and their timeouts hold.
+PIPELINE_GROUP = "whole-pipeline"
+TRAINING_GROUP = "training"
 GROUPS: dict[str, tuple[str, ...]] = {
     LOCAL_CLOUD_GROUP: (
         "tests/integration/test_local_cloud_inference.py",
         "tests/integration/test_batch_transform.py",
         "tests/reliability/",
     ),
-    CPU_HEAVY_GROUP: (
+    PIPELINE_GROUP: (
         "tests/e2e/",
+        "tests/integration/test_bench_endpoint.py",
+    ),
+    TRAINING_GROUP: (
         "tests/integration/test_training_accuracy.py",
         "tests/integration/test_training_distributed.py",
         "tests/integration/test_local_sagemaker_training.py",
         "tests/integration/test_local_sagemaker_tuning.py",
-        "tests/integration/test_bench_endpoint.py",
     ),
 }
 
