@@ -20,11 +20,11 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 export PYENV_VERSION := 3.11.7:3.12.1
 # The AWS CLI the tests drive against the local cloud's exports (tests/support/aws_cli.py reads it).
 export DOGBREED_AWS_CLI := $(abspath $(AWS_VENV))/bin/aws
-# pytest-xdist worker processes (the work groups of tests/conftest.py keep the shared-cloud tests in
-# one worker and the CPU-heavy ones one at a time). One process by default: on 2 cores, 2 workers
-# ran a sleep-bound subset 1.4x faster but a CPU-bound one (the local cloud, model servers, the
-# benchmark) 2x slower; `make test PYTEST_WORKERS=2` tries it.
-PYTEST_WORKERS ?= 0
+# pytest-xdist worker processes. The work groups of tests/conftest.py keep the shared-cloud tests in one
+# worker and the whole-pipeline and training tests in one lane each; every other module runs in one
+# worker. Three workers on 2 cores: one lane of each kind, and the local cloud's waits (bakes, alarm
+# periods) overlap with the other lanes' work. `make test PYTEST_WORKERS=0` runs in one process.
+PYTEST_WORKERS ?= 3
 
 .PHONY: help install sam-install aws-cli-install lint validate security audit build test demo bench lock clean openapi reliability
 
@@ -95,8 +95,10 @@ security: install
 audit: install
 	$(VENV)/bin/pip-audit --strict --no-deps --disable-pip --progress-spinner off -r constraints.txt
 
+# The full-size scenarios (marker `reliability`) are make reliability's; make test runs a smaller test
+# of each of their capabilities (pytest reports them as deselected).
 test: install sam-install aws-cli-install lint validate security
-	$(VENV)/bin/pytest -n $(PYTEST_WORKERS)
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS) -m "not reliability"
 
 # sam-install too: the README's `sam build` / `sam deploy` use .venv-sam after either target.
 demo: install sam-install
@@ -105,10 +107,12 @@ demo: install sam-install
 # The full-size reliability suites (make test runs each of them small, fuzzing on fixed seeds): the
 # hostile-input corpus, every fault scenario, the load test (2,000 API requests at concurrency 32 plus
 # 500 dropped images), fuzzing on fresh seeds for 300 s and the full endpoint benchmark. -s shows the
-# corpus, fault, load, fuzzing and benchmark tables.
-reliability: install aws-cli-install
+# corpus, fault, load, fuzzing and benchmark tables. Then the other full-size scenarios (marker
+# `reliability`): the serverless whole-pipeline run, the SM_HOSTS launch of the DDP job.
+reliability: install sam-install aws-cli-install
 	DOGBREED_RELIABILITY=full DOGBREED_FUZZ_SECONDS=300 $(VENV)/bin/pytest -s \
 		tests/reliability tests/security/test_fuzz_inputs.py tests/integration/test_bench_endpoint.py
+	$(VENV)/bin/pytest -s -m reliability --ignore=tests/reliability
 
 # Pin every transitive dependency of the current environment (torch's CUDA wheels excluded:
 # they follow from the torch pin).

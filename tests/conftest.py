@@ -3,6 +3,7 @@ work groups. Test modules never import this file; shared helpers are in tests/su
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,28 +17,34 @@ if TYPE_CHECKING:
 pytest_plugins = ["tests.support.fixtures"]
 
 TESTS_DIR = Path(__file__).parent
-# pytest-xdist work groups: every test of a group runs in one worker, one after the other; any other
-# test is scheduled on its own. Keyed by path from the repository root (a trailing / is a folder).
+# pytest-xdist work groups: every test of a group runs in one worker, one after the other; the tests of
+# any other module run in one worker too, in file order (module fixtures are set up once, and a test
+# may build on the one before it as it does in a plain run). Keyed by path from the repository root (a
+# trailing / is a folder).
 # The tests of the session's local cloud (the `cloud_world` fixture): one cloud per worker, so one
 # worker runs them all and the cloud boots once.
 LOCAL_CLOUD_GROUP = "local-cloud"
 LOCAL_CLOUD_FIXTURE = "cloud_world"
-# Tests that train models, run the whole pipeline or measure throughput: one at a time, so two of
-# them never compete for the 2 cores (their timeouts and the benchmark's figures assume a core each).
-CPU_HEAVY_GROUP = "cpu-heavy"
+# Tests that train models, run the whole pipeline or measure throughput: two lanes, each one test at a
+# time, so at most two of them share the 2 cores (one intra-op thread per process under xdist, see
+# pytest_configure) and their timeouts hold.
+PIPELINE_GROUP = "whole-pipeline"
+TRAINING_GROUP = "training"
 GROUPS: dict[str, tuple[str, ...]] = {
     LOCAL_CLOUD_GROUP: (
         "tests/integration/test_local_cloud_inference.py",
         "tests/integration/test_batch_transform.py",
         "tests/reliability/",
     ),
-    CPU_HEAVY_GROUP: (
+    PIPELINE_GROUP: (
         "tests/e2e/",
+        "tests/integration/test_bench_endpoint.py",
+    ),
+    TRAINING_GROUP: (
         "tests/integration/test_training_accuracy.py",
         "tests/integration/test_training_distributed.py",
         "tests/integration/test_local_sagemaker_training.py",
         "tests/integration/test_local_sagemaker_tuning.py",
-        "tests/integration/test_bench_endpoint.py",
     ),
 }
 
@@ -51,16 +58,25 @@ def group_of(nodeid: str) -> str | None:
 
 
 class GroupScheduling(LoadScopeScheduling):
-    """pytest-xdist's scope scheduling with this suite's GROUPS as the scopes. (xdist's own loadgroup
-    does not group on pytest 9.2: it renames node ids, which pytest now ignores, pytest-xdist #1386.)"""
+    """pytest-xdist's scope scheduling with this suite's GROUPS, then modules, as the scopes. (xdist's
+    own loadgroup does not group on pytest 9.2: it renames node ids, which pytest now ignores,
+    pytest-xdist #1386.)"""
 
     def _split_scope(self, nodeid: str) -> str:
-        return group_of(nodeid) or nodeid
+        return group_of(nodeid) or nodeid.split("::", 1)[0]
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> GroupScheduling:
     return GroupScheduling(config, log)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Two or more xdist workers share the cores: one intra-op thread per torch/ONNX process (training
+    # jobs, model servers, the local SageMaker's containers inherit it), or OpenMP's spinning threads
+    # burn the core the other worker needs.
+    if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 NO_SKIPS = "a skip hides a gap: the suite allows none (make it pass, fail, or remove it)"

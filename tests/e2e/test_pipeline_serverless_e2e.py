@@ -16,7 +16,11 @@ from dogbreed.local.cloud.lifecycle import cloud_status
 from dogbreed.local.iam.collect import local_iam_report
 from tests.support.pipeline_demo import demo_run
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+# make test covers a serverless stack on the real state machine (tests/functional/test_pipeline_paths.py,
+# test_a_serverless_stack_creates_a_serverless_endpoint_without_auto_scaling) and a real serverless
+# endpoint's workers (tests/integration/test_local_sagemaker_serverless.py); this whole run on the local
+# cloud is make reliability's.
+pytestmark = [pytest.mark.e2e, pytest.mark.reliability, pytest.mark.timeout(600)]
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,13 @@ from tests.support.local_cloud import local_cli as _cli
 pytestmark = pytest.mark.slow
 
 
-def test_down_leaves_no_process_and_no_listening_port(tmp_path: Path) -> None:
+def test_down_stops_the_cloud_its_lambda_workers_and_every_port(tmp_path: Path) -> None:
+    # Given a running cloud in which a function has run (so it has a warm worker process)
+    from botocore.config import Config
+
+    from dogbreed.local.cloud.lifecycle import cloud_status
+    from dogbreed.local.cloud.state import local_session
+
     aws_port, api_port = free_port(), free_port()
     up = _cli("up", "--state-dir", str(tmp_path), "--port", str(aws_port), "--api-port", str(api_port))
     assert up.returncode == 0, up.stderr
@@ -22,29 +28,9 @@ def test_down_leaves_no_process_and_no_listening_port(tmp_path: Path) -> None:
     runtime_port = int(state.runtime_url.rsplit(":", 1)[-1])
     control_port = int(state.control_url.rsplit(":", 1)[-1])
     ports = [aws_port, api_port, runtime_port, control_port]
-    assert all(port_listening(port) for port in ports)
-
-    down = _cli("down", "--state-dir", str(tmp_path))
-
-    assert down.returncode == 0
-    assert not pid_alive(state.pid)
-    assert not any(port_listening(port) for port in ports)
-    assert CloudState.read(tmp_path) is None
-    assert "not running" in _cli("down", "--state-dir", str(tmp_path)).stdout
-
-
-def test_down_stops_the_lambda_workers(tmp_path: Path) -> None:
-    # Given a running cloud in which a function has run (so it has a warm worker process)
-    from botocore.config import Config
-
-    from dogbreed.local.cloud.lifecycle import cloud_status
-    from dogbreed.local.cloud.state import local_session
-
-    up = _cli("up", "--state-dir", str(tmp_path), "--port", str(free_port()), "--api-port", str(free_port()))
-    assert up.returncode == 0, up.stderr
-    state = CloudState.read(tmp_path)
-    assert state is not None
+    workers: list[int] = []
     try:
+        assert all(port_listening(port) for port in ports)
         function = cloud_status(state)["functions"][0]
         client = local_session().client(
             "lambda",
@@ -58,9 +44,13 @@ def test_down_stops_the_lambda_workers(tmp_path: Path) -> None:
         # When the cloud goes down
         down = _cli("down", "--state-dir", str(tmp_path))
 
-    # Then its workers are gone too
+    # Then the cloud, its workers and every port it served are gone, and its state with them
     assert down.returncode == 0
+    assert not pid_alive(state.pid)
     assert [pid for pid in workers if pid_alive(pid)] == []
+    assert not any(port_listening(port) for port in ports)
+    assert CloudState.read(tmp_path) is None
+    assert "not running" in _cli("down", "--state-dir", str(tmp_path)).stdout
 
 
 def test_up_refuses_a_port_in_use(tmp_path: Path) -> None:

@@ -132,7 +132,9 @@ def single_process(small_dataset: Path, tmp_path_factory: pytest.TempPathFactory
     return _run_job(small_dataset, tmp_path_factory.mktemp("one"), [training_runs.clean_env()], free_port())
 
 
-@pytest.fixture(scope="module", params=["torchrun", "sm_hosts"])
+# The SM_HOSTS launch (two SageMaker hosts) in make test: test_local_sagemaker_training.py's
+# two-instance job; here it is make reliability's.
+@pytest.fixture(scope="module", params=["torchrun", pytest.param("sm_hosts", marks=pytest.mark.reliability)])
 def two_processes(
     request: pytest.FixtureRequest, small_dataset: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Job:

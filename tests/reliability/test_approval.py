@@ -251,6 +251,10 @@ def test_an_approved_candidate_deploys_while_the_old_model_answers_until_it_take
     assert_stored_exactly_once(before, cloud_world, traffic)
 
 
+# make test: test_a_manual_rejection_leaves_the_endpoint_and_records_why (tests/functional/
+# test_pipeline_paths.py) runs the rejection on the real state machine; the approved test here, the
+# cloud's approval path.
+@pytest.mark.reliability
 def test_a_rejected_candidate_is_recorded_with_who_and_why_and_the_old_model_keeps_answering(
     cloud_world: CloudWorld, endpoint_config: str, started: list[Run], tmp_path: Path
 ) -> None:
@@ -293,6 +297,8 @@ def test_a_rejected_candidate_is_recorded_with_who_and_why_and_the_old_model_kee
     assert_stored_exactly_once(before, cloud_world, traffic)
 
 
+# make test: tests/functional/test_pipeline_paths.py::test_an_unanswered_approval_times_out_as_a_rejection.
+@pytest.mark.reliability
 def test_an_unanswered_approval_times_out_as_a_rejection_and_the_old_model_keeps_answering(
     cloud_world: CloudWorld, endpoint_config: str, started: list[Run], tmp_path: Path
 ) -> None:

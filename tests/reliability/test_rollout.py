@@ -134,6 +134,8 @@ def assert_baked_on_the_canary(update: Update, config_name_prefix: str = "candid
     ), [(stage["Status"], stage["StatusMessage"]) for stage in stages]
 
 
+# make test: the demo's second run deploys through a canary (tests/e2e/test_pipeline_e2e.py).
+@pytest.mark.reliability
 def test_a_canary_bakes_then_takes_all_traffic(
     cloud_world: CloudWorld, faults: FaultClient, tiny_model_dir: Path, tmp_path: Path
 ) -> None:
@@ -170,6 +172,9 @@ def test_a_canary_bakes_then_takes_all_traffic(
     assert_api_reconciles(before, after, traffic.created_ids())
 
 
+# make test: the demo's third run is rolled back by the 5xx alarm (tests/e2e/test_pipeline_e2e.py), and
+# the low-confidence rollback below runs the same rollback path under API traffic.
+@pytest.mark.reliability
 @pytest.mark.parametrize(
     ("mode", "alarm"),
     [("server-error", "EndpointServerErrorsAlarm"), ("slow", "EndpointLatencyAlarm")],

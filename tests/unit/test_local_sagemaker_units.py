@@ -19,13 +19,31 @@ from dogbreed_job.metrics import METRIC_DEFINITIONS, format_metrics_line
 from dogbreed.local.cloud.sagemaker_view import endpoint_summary
 from dogbreed.local.sagemaker._aws import parse_s3_uri, validate_request
 from dogbreed.local.sagemaker.autoscaling import AutoScaler, TargetTracking, desired_capacity
-from dogbreed.local.sagemaker.container import MetricParser, decode_hyperparameter, failure_message, user_args
+from dogbreed.local.sagemaker.container import (
+    MetricParser,
+    decode_hyperparameter,
+    failure_message,
+    host_threads,
+    user_args,
+)
 from dogbreed.local.sagemaker.endpoint_metrics import VariantMetrics
 from dogbreed.local.sagemaker.processes import ProcessRegistry, group_members
 from dogbreed.local.sagemaker.runtime import InvokeError, error_response
 from dogbreed.local.sagemaker.tuning_search import suggest
 from dogbreed.loopback import pid_alive
 from tests.support.waiting import wait_for
+
+
+@pytest.mark.parametrize(("cap", "expected"), [(None, 2), ("1", 1), ("8", 2), ("0", 2), ("two", 2)])
+def test_an_instance_gets_the_cores_capped_by_omp_num_threads(
+    monkeypatch: pytest.MonkeyPatch, cap: str | None, expected: int
+) -> None:
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1})
+    if cap is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", cap)
+    assert host_threads() == expected
 
 
 def test_hyperparameters_become_container_flags() -> None:

@@ -86,19 +86,31 @@ class EventRouter:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _run(self) -> None:
+        """One long-polling thread per route (moto's ReceiveMessage waits on the queue, so an idle
+        route costs nothing); routes that `configure` drops end after their current poll."""
+        pollers: dict[Route, threading.Thread] = {}
         while not self._stop.is_set():
-            with self._lock:
-                routes = list(self._routes)
-            if not routes:
-                self._stop.wait(0.2)
-                continue
-            for route in routes:
-                try:
-                    self.poll_once(route, wait_seconds=0 if len(routes) > 1 else self._poll_seconds)
-                except Exception:  # the router must outlive one bad poll
-                    logger.exception("event router: polling %s failed", route.rule_name)
-            if len(routes) > 1:
-                self._stop.wait(0.2)
+            for route in self._current_routes():
+                if route not in pollers or not pollers[route].is_alive():
+                    pollers[route] = threading.Thread(
+                        target=self._poll_route, args=(route,), name=f"route-{route.rule_name}", daemon=True
+                    )
+                    pollers[route].start()
+            self._stop.wait(0.5)
+        for poller in pollers.values():
+            poller.join(timeout=self._poll_seconds + 5)
+
+    def _current_routes(self) -> list[Route]:
+        with self._lock:
+            return list(self._routes)
+
+    def _poll_route(self, route: Route) -> None:
+        while not self._stop.is_set() and route in self._current_routes():
+            try:
+                self.poll_once(route, wait_seconds=self._poll_seconds)
+            except Exception:  # the router must outlive one bad poll
+                logger.exception("event router: polling %s failed", route.rule_name)
+                self._stop.wait(1.0)
 
     def poll_once(self, route: Route, wait_seconds: int = 0) -> int:
         response = self._sqs.receive_message(

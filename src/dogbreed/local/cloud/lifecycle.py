@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 
 from dogbreed.local.cloud import state as cloud_state
+from dogbreed.local.sagemaker.processes import group_members
 from dogbreed.loopback import pid_alive
 
 UP_TIMEOUT_SECONDS = 180.0
@@ -104,7 +105,9 @@ def _pgid_alive(pgid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    # A group whose members have all exited but wait as zombies for a parent that does not reap them
+    # (a container's init, a subreaper) is gone: waiting for it would spend the whole grace period.
+    return not Path("/proc").is_dir() or bool(group_members(pgid))
 
 
 def stop_cloud(state_dir: Path) -> bool:

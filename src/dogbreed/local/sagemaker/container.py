@@ -5,6 +5,7 @@ regexes and the FailureReason of a failed script. What runs the processes is `tr
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,18 @@ from typing import Any
 SUBMIT_DIRECTORY = "sagemaker_submit_directory"
 PROGRAM = "sagemaker_program"
 HOST_DIRECTORIES = ("input/config", "input/data", "model", "output/data", "checkpoints", "code")
+
+
 # Variables a job's hosts get from the job itself; the parent's own (if it runs inside a job) must not leak.
+def host_threads() -> int:
+    """The threads a local instance gets: this machine's cores, capped by OMP_NUM_THREADS when the
+    operator sets it (a busy machine: one intra-op thread per process, instead of spinning threads
+    competing for the same cores)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cap = os.environ.get("OMP_NUM_THREADS", "")
+    return max(1, min(cores, int(cap))) if cap.isdigit() and int(cap) > 0 else max(1, cores)
+
+
 JOB_VARIABLE_PREFIXES = (
     "SM_",
     "RANK",

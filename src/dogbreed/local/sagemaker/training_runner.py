@@ -217,7 +217,7 @@ class JobRunner:
     ) -> Processes:
         assert job.log is not None
         instance_type = str(job.request["ResourceConfig"].get("InstanceType", "local"))
-        threads = self._threads_per_job or max(1, (os.cpu_count() or 1) // len(space.hosts))
+        threads = self._threads_per_job or max(1, container.host_threads() // len(space.hosts))
         master_port = free_port()
         inherited = {
             key: value
