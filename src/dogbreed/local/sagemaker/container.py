@@ -15,7 +15,6 @@ PROGRAM = "sagemaker_program"
 HOST_DIRECTORIES = ("input/config", "input/data", "model", "output/data", "checkpoints", "code")
 
 
-# Variables a job's hosts get from the job itself; the parent's own (if it runs inside a job) must not leak.
 def host_threads() -> int:
     """The threads a local instance gets: this machine's cores, capped by OMP_NUM_THREADS when the
     operator sets it (a busy machine: one intra-op thread per process, instead of spinning threads
@@ -25,6 +24,7 @@ def host_threads() -> int:
     return max(1, min(cores, int(cap))) if cap.isdigit() and int(cap) > 0 else max(1, cores)
 
 
+# Variables a job's hosts get from the job itself; the parent's own (if it runs inside a job) must not leak.
 JOB_VARIABLE_PREFIXES = (
     "SM_",
     "RANK",
