@@ -100,16 +100,10 @@ def main(args: argparse.Namespace) -> dict[str, Any] | None:
         shards.write(Path(args.output_dir), env=env, train_size=len(splits.train), network=trainer.network)
     result: dict[str, Any] | None = None
     if env.is_main:
-        result = results.finish(
-            args,
-            trainer=trainer,
-            test=test,
-            progress=progress,
-            splits=splits,
-            plan=plan,
-            validation_confidences=validation_confidences,
-            training_seconds=training_seconds,
+        finished = results.FinishedRun(
+            trainer, test, progress, splits, plan, validation_confidences, training_seconds
         )
+        result = results.finish(args, finished)
     distributed.barrier()
     distributed.destroy_process_group()
     return result

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +20,22 @@ from dogbreed_job.metrics import format_metrics_line
 logger = logging.getLogger(__name__)
 
 
-def training_result(
-    args: argparse.Namespace,
-    *,
-    trainer: Trainer,
-    test: engine.EvalResult,
-    progress: Progress,
-    splits: data.DataSplits,
-    plan: BatchPlan,
-    training_seconds: float,
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class FinishedRun:
+    """What the end of a run reads: the trained model, its test result and how it got there."""
+
+    trainer: Trainer
+    test: engine.EvalResult
+    progress: Progress
+    splits: data.DataSplits
+    plan: BatchPlan
+    validation_confidences: list[int]  # every rank's share of the validation split, for the baseline
+    training_seconds: float
+
+
+def training_result(args: argparse.Namespace, run: FinishedRun) -> dict[str, Any]:
     """metrics.json: the test split's metrics, the best epoch, the run's settings and its history."""
+    test, progress, splits, trainer = run.test, run.progress, run.splits, run.trainer
     return {
         "test_acc": test.acc,
         "test_loss": test.loss,
@@ -41,37 +47,20 @@ def training_result(
         "hyperparameters": hyperparameters(args),
         "model_version": args.model_version,
         "world_size": trainer.runtime.env.world_size,
-        "distributed": {**plan.as_dict(), "batchnorm": trainer.batchnorm_class},
+        "distributed": {**run.plan.as_dict(), "batchnorm": trainer.batchnorm_class},
         "device": trainer.runtime.device.type,
-        "training_seconds": round(training_seconds, 3),
+        "training_seconds": round(run.training_seconds, 3),
         "samples": {"train": len(splits.train), "valid": len(splits.valid), "test": len(splits.test)},
         "history": progress.history,
         "confusion_matrix": test.confusion,
     }
 
 
-def finish(
-    args: argparse.Namespace,
-    *,
-    trainer: Trainer,
-    test: engine.EvalResult,
-    progress: Progress,
-    splits: data.DataSplits,
-    plan: BatchPlan,
-    validation_confidences: list[int],
-    training_seconds: float,
-) -> dict[str, Any]:
+def finish(args: argparse.Namespace, run: FinishedRun) -> dict[str, Any]:
     """Print the test metric line and write the model directory. Returns metrics.json's content."""
+    test, trainer, splits = run.test, run.trainer, run.splits
     print(format_metrics_line(test_acc=test.acc, test_loss=test.loss, test_top5=test.top5), flush=True)
-    result = training_result(
-        args,
-        trainer=trainer,
-        test=test,
-        progress=progress,
-        splits=splits,
-        plan=plan,
-        training_seconds=training_seconds,
-    )
+    result = training_result(args, run)
     model_dir = Path(args.model_dir)
     config = artifacts.ModelConfig(
         backbone=args.backbone,
@@ -85,15 +74,15 @@ def finish(
         classes=splits.classes,
         config=config,
         metrics=result,
-        history=progress.history,
+        history=run.progress.history,
     )
     baseline.write_baseline(
         model_dir,
         splits=splits,
         model_version=args.model_version,
-        confidence_counts_=validation_confidences,
+        confidence_counts_=run.validation_confidences,
     )
     if not os.environ.get("SM_MODEL_DIR"):
         export.pack_model_archive(model_dir)
-    logger.info("done in %.1fs; model directory %s", training_seconds, model_dir)
+    logger.info("done in %.1fs; model directory %s", run.training_seconds, model_dir)
     return result

@@ -163,7 +163,17 @@ def _task_failure(task: Any, env: Any, error: str, cause: str) -> FailureEventEx
     )
 
 
-class SageMakerTaskService(state_task_service_callback.StateTaskServiceCallback):
+class _ServiceErrors:
+    """A task service whose service's ClientError becomes the failure Step Functions names by
+    `task_error_name`; any other error is moto's. Listed before moto's task service class."""
+
+    def _from_error(self, env: Any, ex: Exception) -> FailureEvent:
+        if isinstance(ex, ClientError):
+            return _service_failure_event(self, env, ex)
+        return super()._from_error(env=env, ex=ex)  # type: ignore[misc]  # moto's task service, next in the MRO
+
+
+class SageMakerTaskService(_ServiceErrors, state_task_service_callback.StateTaskServiceCallback):
     """`arn:aws:states:::sagemaker:<action>[.sync]` answered by the plugged-in backend."""
 
     def __init__(self) -> None:
@@ -182,11 +192,6 @@ class SageMakerTaskService(state_task_service_callback.StateTaskServiceCallback)
             raise ValueError(f"sagemaker:{action} is not an integration the local cloud answers")
         if self.resource.condition == ResourceCondition.Sync and action not in _SYNC_JOBS:
             raise ValueError(f"sagemaker:{action} has no .sync integration pattern")
-
-    def _from_error(self, env: Any, ex: Exception) -> FailureEvent:
-        if isinstance(ex, ClientError):
-            return _service_failure_event(self, env, ex)
-        return super()._from_error(env=env, ex=ex)
 
     def _eval_service_task(
         self,
@@ -225,17 +230,12 @@ class SageMakerTaskService(state_task_service_callback.StateTaskServiceCallback)
         return resolve
 
 
-class AwsSdkTaskService(state_task_service_aws_sdk.StateTaskServiceAwsSdk):
+class AwsSdkTaskService(_ServiceErrors, state_task_service_aws_sdk.StateTaskServiceAwsSdk):
     """aws-sdk integrations: sagemaker -> the backend; SDK service names boto3 spells differently."""
 
     def _get_boto_service_name(self, boto_service_name: str | None = None) -> str:
         name = super()._get_boto_service_name(boto_service_name)
         return AWS_SDK_SERVICE_NAMES.get(name, name)
-
-    def _from_error(self, env: Any, ex: Exception) -> FailureEvent:
-        if isinstance(ex, ClientError):
-            return _service_failure_event(self, env, ex)
-        return super()._from_error(env=env, ex=ex)
 
     def _eval_service_task(
         self,
@@ -254,10 +254,5 @@ class AwsSdkTaskService(state_task_service_aws_sdk.StateTaskServiceAwsSdk):
         env.stack.append(to_state_json(method(**normalised_parameters) or {}))
 
 
-class DynamoDbTaskService(state_task_service_dynamodb.StateTaskServiceDynamoDB):
+class DynamoDbTaskService(_ServiceErrors, state_task_service_dynamodb.StateTaskServiceDynamoDB):
     """`dynamodb:<action>`: moto's integration, with errors named by the same rule as the others."""
-
-    def _from_error(self, env: Any, ex: Exception) -> FailureEvent:
-        if isinstance(ex, ClientError):
-            return _service_failure_event(self, env, ex)
-        return super()._from_error(env=env, ex=ex)
