@@ -50,6 +50,11 @@ def test_install_patches_the_task_factory_and_the_context_and_uninstall_restores
     assert execution_worker.ExecutionWorker._get_evaluation_environment is original_env
 
 
+def _moto_base(cls: type) -> Any:
+    """The moto task service class a shim class extends (the first moto class in its MRO)."""
+    return next(base for base in cls.__mro__[1:] if base.__module__.startswith("moto."))
+
+
 def test_the_task_hooks_the_shim_overrides_keep_their_signatures() -> None:
     expected = ["self", "env", "resource_runtime_part", "normalised_parameters", "state_credentials"]
     for cls in (
@@ -57,8 +62,15 @@ def test_the_task_hooks_the_shim_overrides_keep_their_signatures() -> None:
         sfn_task_services.AwsSdkTaskService,
         moto_shim.LambdaTaskService,
     ):
-        base: Any = cls.__mro__[1]
+        base = _moto_base(cls)
         assert list(inspect.signature(base._eval_service_task).parameters) == expected, base
+    for service in (
+        sfn_task_services.SageMakerTaskService,
+        sfn_task_services.AwsSdkTaskService,
+        sfn_task_services.DynamoDbTaskService,
+    ):
+        base = _moto_base(service)
+        assert list(inspect.signature(base._from_error).parameters) == ["self", "env", "ex"], base
 
 
 def test_applicationautoscaling_maps_to_the_boto3_service_name() -> None:
