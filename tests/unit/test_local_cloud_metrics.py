@@ -17,9 +17,9 @@ from moto import mock_aws
 
 from dogbreed.local.cloud.api import ApiSpec, LocalApi
 from dogbreed.local.cloud.api_metrics import ApiRequestOutcome, request_metric_data
-from dogbreed.local.cloud.metric_buffer import MetricBuffer
 from dogbreed.local.cloud.service_metrics import EndpointInstance, ServiceMetrics, endpoint_instances
 from dogbreed.local.lambda_runtime.runtime import LambdaRuntime
+from dogbreed.local.metric_buffer import MetricBuffer
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 

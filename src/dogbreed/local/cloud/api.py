@@ -38,10 +38,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as HttpRoute
 
 from dogbreed.local.cloud import api_metrics, gateway_responses
-from dogbreed.local.cloud.metric_buffer import MetricBuffer
 from dogbreed.local.lambda_runtime.errors import SYNC_REQUEST_LIMIT, TooManyRequestsError
 from dogbreed.local.lambda_runtime.function import FunctionSpec
 from dogbreed.local.lambda_runtime.runtime import LambdaRuntime
+from dogbreed.local.metric_buffer import MetricBuffer
 from dogbreed.streamed_body import BodyTooLargeError, content_length_exceeded, read_limited_body
 from dogbreed.template_stack import TemplateStack
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ import httpx
 
 from dogbreed.local.cloud import state as cloud_state
 from dogbreed.local.sagemaker.processes import group_members
-from dogbreed.loopback import pid_alive
+from dogbreed.loopback import pid_alive, port_listening
 
 UP_TIMEOUT_SECONDS = 180.0
 DOWN_GRACE_SECONDS = 30.0
@@ -39,11 +38,6 @@ def running_state(state_dir: Path) -> cloud_state.CloudState | None:
     return state
 
 
-def port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        return sock.connect_ex((cloud_state.HOST, port)) == 0
-
-
 def start_cloud(
     state_dir: Path,
     *,
@@ -57,7 +51,7 @@ def start_cloud(
     state_dir = state_dir.resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     for port in (aws_port, api_port):
-        if port and port_in_use(port):
+        if port and port_listening(port, cloud_state.HOST):
             raise RuntimeError(
                 f"port {port} is already in use on {cloud_state.HOST}; pick another with a flag"
             )

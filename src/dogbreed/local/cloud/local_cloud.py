@@ -23,7 +23,6 @@ from dogbreed.local.cloud.api import LocalApi, api_spec
 from dogbreed.local.cloud.control_api import control_app
 from dogbreed.local.cloud.events import EventRouter
 from dogbreed.local.cloud.faults import FaultRegistry
-from dogbreed.local.cloud.metric_buffer import MetricBuffer
 from dogbreed.local.cloud.moto_server import MotoServer
 from dogbreed.local.cloud.service_metrics import ServiceMetrics, endpoint_instances
 from dogbreed.local.cloud.stack import STACK_NAME, Deployment, deploy, load_stack
@@ -33,6 +32,7 @@ from dogbreed.local.lambda_runtime.destinations import AwsDestinations
 from dogbreed.local.lambda_runtime.loopback_urls import LOOPBACK_URLS_HOOK
 from dogbreed.local.lambda_runtime.metrics import LambdaMetrics
 from dogbreed.local.lambda_runtime.runtime import DEFAULT_MAX_WORKERS_PER_FUNCTION, LambdaRuntime
+from dogbreed.local.metric_buffer import MetricBuffer
 
 logger = logging.getLogger("dogbreed.local.cloud")
 CHILDREN_FILE = "children.pids"

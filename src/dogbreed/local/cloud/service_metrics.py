@@ -23,7 +23,7 @@ from typing import Any, Final
 import psutil
 
 from dogbreed.local.background import Ticker
-from dogbreed.local.cloud.metric_buffer import MetricBuffer
+from dogbreed.local.metric_buffer import MetricBuffer
 
 logger = logging.getLogger(__name__)
 

@@ -13,49 +13,36 @@ whether or not a destination got them), plus `DestinationDeliveryFailures`. Each
 The functions' own metrics arrive the way CloudWatch Logs turns them into metric data on AWS: from
 embedded-metric-format log lines (`embedded_metrics`), through `record_datum`, in their namespace.
 
-Data points are buffered and sent with PutMetricData once a second (and on `flush`/`close`), one call
-per namespace and 1,000 points; a failed send is logged and dropped, as a metric is never worth
-failing an invocation for.
+Data points go through a `MetricBuffer` (sent with PutMetricData once a second and on `flush`/`close`,
+in batches of 1,000 per namespace; a failed send is logged and dropped, as a metric is never worth
+failing an invocation for).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
-import threading
-from collections.abc import Callable
 from typing import Any, Final
 
-logger = logging.getLogger(__name__)
+from dogbreed.local.metric_buffer import MetricBuffer, PutMetricData
 
 NAMESPACE: Final = "AWS/Lambda"
 COUNT: Final = "Count"
 MILLISECONDS: Final = "Milliseconds"
-# PutMetricData accepts at most 1,000 data points per request.
-BATCH: Final = 1000
-
-PutMetricData = Callable[..., Any]
 
 
 class LambdaMetrics:
     def __init__(self, put_metric_data: PutMetricData | None, *, interval_seconds: float = 1.0) -> None:
         """`put_metric_data`: a CloudWatch client's method (None: record nothing)."""
-        self._put = put_metric_data
-        self._buffer: list[tuple[str, dict[str, Any]]] = []
-        self._lock = threading.Lock()
-        self._send_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        if put_metric_data is not None:
-            self._thread = threading.Thread(
-                target=self._run, args=(interval_seconds,), name="lambda-metrics", daemon=True
-            )
-            self._thread.start()
+        self._buffer = (
+            MetricBuffer(put_metric_data, interval_seconds=interval_seconds)
+            if put_metric_data is not None
+            else None
+        )
 
     def record(
         self, function: str, name: str, value: float, unit: str = COUNT, qualifier: str | None = None
     ) -> None:
-        if self._put is None:
+        if self._buffer is None:
             return
         now = dt.datetime.now(dt.UTC)
         dimension_sets = [[{"Name": "FunctionName", "Value": function}]]
@@ -69,33 +56,13 @@ class LambdaMetrics:
 
     def record_datum(self, namespace: str, datum: dict[str, Any]) -> None:
         """One PutMetricData datum in `namespace` (a function's embedded metric, for one)."""
-        if self._put is None:
-            return
-        with self._lock:
-            self._buffer.append((namespace, datum))
+        if self._buffer is not None:
+            self._buffer.add(namespace, datum)
 
     def flush(self) -> None:
-        with self._send_lock:
-            with self._lock:
-                pending, self._buffer = self._buffer, []
-            by_namespace: dict[str, list[dict[str, Any]]] = {}
-            for namespace, datum in pending:
-                by_namespace.setdefault(namespace, []).append(datum)
-            for namespace, data in by_namespace.items():
-                for start in range(0, len(data), BATCH):
-                    try:
-                        assert self._put is not None
-                        self._put(Namespace=namespace, MetricData=data[start : start + BATCH])
-                    except Exception as error:  # never fail an invocation for its metrics
-                        logger.warning("%s metrics not published: %s", namespace, error)
+        if self._buffer is not None:
+            self._buffer.flush()
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        if self._put is not None:
-            self.flush()
-
-    def _run(self, interval_seconds: float) -> None:
-        while not self._stop.wait(interval_seconds):
-            self.flush()
+        if self._buffer is not None:
+            self._buffer.close()

@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 
 from dogbreed.local.iam.identity import ACCESS_KEY_PREFIX, access_key_id_for, role_credentials
-from dogbreed.local.lambda_runtime.function import ACCOUNT_ID, FunctionSpec
+from dogbreed.local.lambda_runtime.function import FunctionSpec
 
 __all__ = ["ACCESS_KEY_PREFIX", "FunctionPrincipal", "Principals", "access_key_id_for"]
 
@@ -24,12 +24,6 @@ class FunctionPrincipal:
     function_name: str
     logical_id: str
     role_arn: str
-
-    @property
-    def assumed_role_arn(self) -> str:
-        """The caller identity Lambda's credentials have: the role's session named after the function."""
-        role_name = self.role_arn.rsplit("/", 1)[-1]
-        return f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/{role_name}/{self.function_name}"
 
     def environment(self) -> dict[str, str]:
         """The credential variables Lambda sets in the function's environment (dummy secrets here)."""

@@ -86,10 +86,6 @@ def validate_request(operation: str, params: dict[str, Any], service: str = "sag
         raise api_error(operation, "ValidationException", report.generate_report())
 
 
-def error_shape_names(operation: str, service: str = "sagemaker-runtime") -> set[str]:
-    return {shape.name for shape in _service_model(service).operation_model(operation).error_shapes}
-
-
 @dataclass(frozen=True)
 class Listing:
     """One List* operation's filters, sort and pages over summaries (dicts in the response shape)."""

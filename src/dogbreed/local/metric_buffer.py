@@ -1,7 +1,7 @@
 """Buffered PutMetricData for the local cloud's own publishers (API Gateway's request metrics, the
-services' periodic metrics): data points are collected as they happen and sent to the local
-CloudWatch (moto) in batches, by a background flush or on `flush()`. A failed send is logged and
-dropped: a metric is never worth failing a request for.
+services' periodic metrics, Lambda's metrics and the functions' embedded metrics): data points are
+collected as they happen and sent to the local CloudWatch (moto) in batches, by a background flush
+or on `flush()`. A failed send is logged and dropped: a metric is never worth failing a request for.
 """
 
 from __future__ import annotations
