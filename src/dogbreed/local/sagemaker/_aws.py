@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+import botocore
 import botocore.session
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -75,6 +76,13 @@ def could_not_find(
 @functools.cache
 def _service_model(service: str) -> Any:
     return botocore.session.get_session().get_service_model(service)
+
+
+@functools.cache
+def operation_name(method: str, service: str = "sagemaker") -> str:
+    """botocore's operation name for a client method name (`create_model` -> `CreateModel`)."""
+    names = {botocore.xform_name(name): name for name in _service_model(service).operation_names}
+    return names[method]
 
 
 def validate_request(operation: str, params: dict[str, Any], service: str = "sagemaker") -> None:

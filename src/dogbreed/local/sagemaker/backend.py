@@ -38,6 +38,8 @@ from dogbreed.local.sagemaker._aws import (
     ClientFactory,
     RoleClientFactory,
     default_client_factory,
+    operation_name,
+    validate_request,
 )
 from dogbreed.local.sagemaker.autoscaling import AutoScaler
 from dogbreed.local.sagemaker.data_capture import CaptureWriter
@@ -60,7 +62,8 @@ TAG_OPERATIONS = frozenset({"add_tags", "list_tags", "delete_tags"})
 
 
 class _Operation:
-    """`create_model = _Operation("models")`: the backend method its `models` service answers."""
+    """`create_model = _Operation("models")`: the backend method its `models` service answers, after
+    the request is validated against botocore's input shape (as a real client would before sending)."""
 
     def __init__(self, service: str) -> None:
         self.service = service
@@ -72,7 +75,14 @@ class _Operation:
     def __get__(self, backend: Any, owner: type | None = None) -> Any:
         if backend is None:
             return self
-        return getattr(getattr(backend, self.service), self.name)
+        answer = getattr(getattr(backend, self.service), self.name)
+        operation = operation_name(self.name)
+
+        def validated(**request: Any) -> Any:
+            validate_request(operation, request)
+            return answer(**request)
+
+        return validated
 
     def __call__(self, backend: Any, **request: Any) -> Any:
         return self.__get__(backend)(**request)

@@ -25,7 +25,6 @@ from dogbreed.local.sagemaker._aws import (
     could_not_find,
     sagemaker_arn,
     utcnow,
-    validate_request,
 )
 from dogbreed.local.sagemaker.endpoint_metrics import VariantMetrics
 from dogbreed.local.sagemaker.fleet import (
@@ -110,7 +109,6 @@ class EndpointService:
     # ----------------------------------------------------------------- API
 
     def create_endpoint(self, **request: Any) -> dict[str, Any]:
-        validate_request("CreateEndpoint", request)
         name = request["EndpointName"]
         config = self._models.config(request["EndpointConfigName"], "CreateEndpoint")
         arn = sagemaker_arn("endpoint", name, self._region)
@@ -128,7 +126,6 @@ class EndpointService:
         return {"EndpointArn": arn}
 
     def describe_endpoint(self, **request: Any) -> dict[str, Any]:
-        validate_request("DescribeEndpoint", request)
         endpoint = self.endpoint(request["EndpointName"], "DescribeEndpoint")
         with self.lock:
             out: dict[str, Any] = {
@@ -150,7 +147,6 @@ class EndpointService:
         return out
 
     def list_endpoints(self, **request: Any) -> dict[str, Any]:
-        validate_request("ListEndpoints", request)
         keys = ("EndpointName", "EndpointArn", "CreationTime", "LastModifiedTime", "EndpointStatus")
         with self.lock:
             summaries = [
@@ -160,7 +156,6 @@ class EndpointService:
         return LISTING.page(summaries, request)
 
     def update_endpoint(self, **request: Any) -> dict[str, Any]:
-        validate_request("UpdateEndpoint", request)
         endpoint = self.endpoint(request["EndpointName"], "UpdateEndpoint")
         config = self._models.config(request["EndpointConfigName"], "UpdateEndpoint")
         with self.lock:
@@ -191,7 +186,6 @@ class EndpointService:
         return {"EndpointArn": endpoint.arn}
 
     def delete_endpoint(self, **request: Any) -> dict[str, Any]:
-        validate_request("DeleteEndpoint", request)
         endpoint = self.endpoint(request["EndpointName"], "DeleteEndpoint")
         with self.lock:
             endpoint.status = "Deleting"

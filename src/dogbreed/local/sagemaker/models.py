@@ -22,7 +22,6 @@ from dogbreed.local.sagemaker._aws import (
     could_not_find,
     sagemaker_arn,
     utcnow,
-    validate_request,
 )
 from dogbreed.local.sagemaker.serverless import (
     endpoint_config_problems,
@@ -61,7 +60,6 @@ class ModelStore:
     # ----------------------------------------------------------------- models
 
     def create_model(self, **request: Any) -> dict[str, Any]:
-        validate_request("CreateModel", request)
         name = request["ModelName"]
         container = request.get("PrimaryContainer") or (request.get("Containers") or [None])[0]
         serving = (
@@ -115,11 +113,9 @@ class ModelStore:
             return copy.deepcopy(self._serving[model_name])
 
     def describe_model(self, **request: Any) -> dict[str, Any]:
-        validate_request("DescribeModel", request)
         return copy.deepcopy(self.model(request["ModelName"], "DescribeModel"))
 
     def delete_model(self, **request: Any) -> dict[str, Any]:
-        validate_request("DeleteModel", request)
         with self._lock:
             model = self.model(request["ModelName"], "DeleteModel")
             del self._models[model["ModelName"]]
@@ -128,7 +124,6 @@ class ModelStore:
         return {}
 
     def list_models(self, **request: Any) -> dict[str, Any]:
-        validate_request("ListModels", request)
         with self._lock:
             models = list(self._models.values())
         summaries = [
@@ -147,7 +142,6 @@ class ModelStore:
 
     def create_endpoint_config(self, **request: Any) -> dict[str, Any]:
         operation = "CreateEndpointConfig"
-        validate_request(operation, request)
         name = request["EndpointConfigName"]
         arn = sagemaker_arn("endpoint-config", name, self._region)
         variants = request["ProductionVariants"]
@@ -180,11 +174,9 @@ class ModelStore:
         return {"EndpointConfigArn": arn}
 
     def describe_endpoint_config(self, **request: Any) -> dict[str, Any]:
-        validate_request("DescribeEndpointConfig", request)
         return copy.deepcopy(self.config(request["EndpointConfigName"], "DescribeEndpointConfig"))
 
     def delete_endpoint_config(self, **request: Any) -> dict[str, Any]:
-        validate_request("DeleteEndpointConfig", request)
         with self._lock:
             config = self.config(request["EndpointConfigName"], "DeleteEndpointConfig")
             del self._configs[config["EndpointConfigName"]]
@@ -192,7 +184,6 @@ class ModelStore:
         return {}
 
     def list_endpoint_configs(self, **request: Any) -> dict[str, Any]:
-        validate_request("ListEndpointConfigs", request)
         with self._lock:
             configs = list(self._configs.values())
         keys = ("EndpointConfigName", "EndpointConfigArn", "CreationTime")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from dogbreed.local.sagemaker._aws import api_error, not_found, validate_request
+from dogbreed.local.sagemaker._aws import api_error, not_found
 
 LOCAL_RESOURCE_TYPES = frozenset(
     {"training-job", "hyper-parameter-tuning-job", "model", "endpoint-config", "endpoint"}
@@ -53,7 +53,6 @@ class TagStore:
     # ----------------------------------------------------------------- API
 
     def add_tags(self, **request: Any) -> dict[str, Any]:
-        validate_request("AddTags", request)
         with self._lock:
             tags = self._resource(request["ResourceArn"], "AddTags")
             merged = {**tags, **{tag["Key"]: tag["Value"] for tag in request["Tags"]}}
@@ -67,14 +66,12 @@ class TagStore:
         return {"Tags": request["Tags"]}
 
     def list_tags(self, **request: Any) -> dict[str, Any]:
-        validate_request("ListTags", request)
         with self._lock:
             tags = self._resource(request["ResourceArn"], "ListTags")
             # MaxResults is at least 50, the most tags a resource has: one page holds them all.
             return {"Tags": [{"Key": key, "Value": value} for key, value in tags.items()]}
 
     def delete_tags(self, **request: Any) -> dict[str, Any]:
-        validate_request("DeleteTags", request)
         with self._lock:
             tags = self._resource(request["ResourceArn"], "DeleteTags")
             for key in request["TagKeys"]:

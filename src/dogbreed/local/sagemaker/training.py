@@ -23,7 +23,6 @@ from dogbreed.local.sagemaker._aws import (
     not_found,
     sagemaker_arn,
     utcnow,
-    validate_request,
 )
 from dogbreed.local.sagemaker.joblog import JobLog, MetricListener
 from dogbreed.local.sagemaker.processes import ProcessRegistry
@@ -230,16 +229,13 @@ class TrainingService:
         return {"TrainingJobArn": self.start(request).arn}
 
     def describe_training_job(self, **request: Any) -> dict[str, Any]:
-        validate_request("DescribeTrainingJob", request)
         return self.get(request["TrainingJobName"], "DescribeTrainingJob").describe()
 
     def stop_training_job(self, **request: Any) -> dict[str, Any]:
-        validate_request("StopTrainingJob", request)
         self.get(request["TrainingJobName"], "StopTrainingJob").request_stop("user")
         return {}
 
     def list_training_jobs(self, **request: Any) -> dict[str, Any]:
-        validate_request("ListTrainingJobs", request)
         with self._lock:
             jobs = list(self._jobs.values())
         return LISTING.page([job.summary() for job in jobs], request)
@@ -253,7 +249,6 @@ class TrainingService:
         tuning_job_arn: str | None = None,
         metric_listener: MetricListener | None = None,
     ) -> TrainingJob:
-        validate_request("CreateTrainingJob", request)
         name = request["TrainingJobName"]
         if request["AlgorithmSpecification"].get("TrainingInputMode", "File") != "File":
             raise api_error(

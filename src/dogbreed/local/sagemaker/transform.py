@@ -32,9 +32,6 @@ from dogbreed.local.sagemaker._aws import (
     sagemaker_arn,
     utcnow,
 )
-from dogbreed.local.sagemaker._aws import (
-    validate_request as _validate,
-)
 from dogbreed.local.sagemaker.fleet import Fleet, FleetError, Instance, ServeCommand, default_serve_command
 from dogbreed.local.sagemaker.models import ModelStore
 from dogbreed.local.sagemaker.processes import ProcessRegistry
@@ -186,7 +183,6 @@ class TransformService:
 
     def create_transform_job(self, **request: Any) -> dict[str, Any]:
         operation = "CreateTransformJob"
-        _validate(operation, request)
         name = request["TransformJobName"]
         self._models.model(request["ModelName"], operation)
         source = request["TransformInput"]["DataSource"].get("S3DataSource")
@@ -215,11 +211,9 @@ class TransformService:
         return {"TransformJobArn": job.arn}
 
     def describe_transform_job(self, **request: Any) -> dict[str, Any]:
-        _validate("DescribeTransformJob", request)
         return self.get(request["TransformJobName"], "DescribeTransformJob").describe()
 
     def stop_transform_job(self, **request: Any) -> dict[str, Any]:
-        _validate("StopTransformJob", request)
         job = self.get(request["TransformJobName"], "StopTransformJob")
         with job.lock:
             if job.status == "InProgress":
@@ -229,7 +223,6 @@ class TransformService:
         return {}
 
     def list_transform_jobs(self, **request: Any) -> dict[str, Any]:
-        _validate("ListTransformJobs", request)
         with self._lock:
             jobs = list(self._jobs.values())
         return LISTING.page([job.summary() for job in jobs], request)

@@ -7,7 +7,7 @@ import copy
 import threading
 from typing import Any
 
-from dogbreed.local.sagemaker._aws import Listing, api_error, sagemaker_arn, validate_request
+from dogbreed.local.sagemaker._aws import Listing, api_error, sagemaker_arn
 from dogbreed.local.sagemaker.tags import TagStore
 from dogbreed.local.sagemaker.training import TrainingService
 from dogbreed.local.sagemaker.tuning_search import Trial, TuningJob, TuningSearch
@@ -35,7 +35,6 @@ class TuningService:
     # ----------------------------------------------------------------- API
 
     def create_hyper_parameter_tuning_job(self, **request: Any) -> dict[str, Any]:
-        validate_request("CreateHyperParameterTuningJob", request)
         op = "CreateHyperParameterTuningJob"
         config = request["HyperParameterTuningJobConfig"]
         if config.get("Strategy") not in SUPPORTED_STRATEGIES:
@@ -77,7 +76,6 @@ class TuningService:
         return {"HyperParameterTuningJobArn": job.arn}
 
     def describe_hyper_parameter_tuning_job(self, **request: Any) -> dict[str, Any]:
-        validate_request("DescribeHyperParameterTuningJob", request)
         job = self.get(request["HyperParameterTuningJobName"], "DescribeHyperParameterTuningJob")
         with job.lock:
             out, trials = self._view(job)
@@ -92,7 +90,6 @@ class TuningService:
         return out
 
     def list_hyper_parameter_tuning_jobs(self, **request: Any) -> dict[str, Any]:
-        validate_request("ListHyperParameterTuningJobs", request)
         with self._lock:
             jobs = list(self._jobs.values())
         summaries = []
@@ -106,7 +103,6 @@ class TuningService:
         return LISTING.page(summaries, request)
 
     def list_training_jobs_for_hyper_parameter_tuning_job(self, **request: Any) -> dict[str, Any]:
-        validate_request("ListTrainingJobsForHyperParameterTuningJob", request)
         job = self.get(request["HyperParameterTuningJobName"], "ListTrainingJobsForHyperParameterTuningJob")
         with job.lock:
             summaries = self._trials(job)
@@ -117,7 +113,6 @@ class TuningService:
         return TRIAL_LISTING.page(scored, request, sort=lambda summary: summary[_OBJECTIVE]["Value"])
 
     def stop_hyper_parameter_tuning_job(self, **request: Any) -> dict[str, Any]:
-        validate_request("StopHyperParameterTuningJob", request)
         job = self.get(request["HyperParameterTuningJobName"], "StopHyperParameterTuningJob")
         job.request_stop()
         return {}
