@@ -11,6 +11,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from dogbreed.local.background import Ticker
+
 logger = logging.getLogger(__name__)
 
 # PutMetricData accepts at most 1,000 data points per request.
@@ -25,11 +27,7 @@ class MetricBuffer:
         self._put = put_metric_data
         self._pending: dict[str, list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, args=(interval_seconds,), name="metric-buffer", daemon=True
-        )
-        self._thread.start()
+        self._ticker = Ticker(self.flush, interval_seconds, name="metric-buffer")
 
     def add(self, namespace: str, datum: dict[str, Any]) -> None:
         with self._lock:
@@ -47,10 +45,5 @@ class MetricBuffer:
                     logger.exception("cannot publish %d %s data points", len(batch), namespace)
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+        self._ticker.stop(timeout=5)
         self.flush()
-
-    def _run(self, interval_seconds: float) -> None:
-        while not self._stop.wait(interval_seconds):
-            self.flush()
