@@ -66,7 +66,8 @@ Execute = Callable[[FunctionSpec, AsyncEvent], InvocationResponse]
 
 class AsyncQueue:
     """One function's queue: a heap of (not before, order, event), drained by threads that each hold
-    a concurrency slot while they run an event."""
+    a concurrency slot while they run an event. An event taken off the heap still counts as queued
+    until its thread holds a slot (or gives the event up)."""
 
     def __init__(self, function: str, invoker: AsyncInvoker) -> None:
         self.function = function
@@ -76,6 +77,7 @@ class AsyncQueue:
         self._order = itertools.count()
         self._threads = 0
         self._idle = 0
+        self._awaiting_slot = 0
 
     def put(self, event: AsyncEvent, delay: float = 0.0) -> None:
         with self._ready:
@@ -89,7 +91,7 @@ class AsyncQueue:
 
     def depth(self) -> int:
         with self._ready:
-            return len(self._heap)
+            return len(self._heap) + self._awaiting_slot
 
     def _next(self) -> AsyncEvent | None:
         idle_since = time.monotonic()
@@ -100,6 +102,7 @@ class AsyncQueue:
                 while not stop.is_set():
                     now = time.monotonic()
                     if self._heap and self._heap[0][0] <= now:
+                        self._awaiting_slot += 1
                         return heapq.heappop(self._heap)[2]
                     if not self._heap and now - idle_since > IDLE_THREAD_SECONDS:
                         break
@@ -112,10 +115,21 @@ class AsyncQueue:
 
     def _drain(self) -> None:
         while (event := self._next()) is not None:
+            left = False
+
+            def leave() -> None:
+                nonlocal left
+                if not left:
+                    left = True
+                    with self._ready:
+                        self._awaiting_slot -= 1
+
             try:
-                self._invoker.run(event)
+                self._invoker.run(event, leave)
             except Exception:  # the thread must outlive one bad event
                 logger.exception("asynchronous invocation of %s failed unexpectedly", self.function)
+            finally:
+                leave()
 
 
 class AsyncInvoker:
@@ -165,8 +179,9 @@ class AsyncInvoker:
                 self._queues[function] = AsyncQueue(function, self)
             return self._queues[function]
 
-    def run(self, event: AsyncEvent) -> None:
-        """One attempt of `event` once a slot is free, then its next step."""
+    def run(self, event: AsyncEvent, left_queue: Callable[[], None] = lambda: None) -> None:
+        """One attempt of `event` once a slot is free (`left_queue` is called as the event takes it),
+        then its next step."""
         function = self._function_of(event.function)
         if function is None:
             logger.warning("dropping an event of %s: the function is no longer deployed", event.function)
@@ -178,6 +193,7 @@ class AsyncInvoker:
             if not self.stopped.is_set():
                 self._give_up(function, event, EVENT_AGE_EXCEEDED)
             return
+        left_queue()
         try:
             age_ms = (time.monotonic() - event.received) * 1000
             self._metrics.record(function.name, "AsyncEventAge", age_ms, MILLISECONDS, event.qualifier)
