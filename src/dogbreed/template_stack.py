@@ -14,6 +14,7 @@ template through this one resolver; the local cloud creates resources from it
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -37,13 +38,21 @@ class TemplateError(ValueError):
 
 
 def load_template(path: Path = TEMPLATE_PATH) -> dict[str, Any]:
-    """template.yaml with CloudFormation short tags in long form (`{"Ref": ...}`, `{"Fn::Sub": ...}`)."""
+    """template.yaml with CloudFormation short tags in long form (`{"Ref": ...}`, `{"Fn::Sub": ...}`);
+    a new copy each call."""
+    loaded: dict[str, Any] = json.loads(_decoded(path.read_text(encoding="utf-8"), str(path)))
+    return loaded
+
+
+@functools.lru_cache(maxsize=4)
+def _decoded(text: str, name: str) -> str:
+    """The template's text decoded once per process (the YAML decode is the slow part), as JSON."""
     from cfnlint.decode import decode_str  # type: ignore[import-untyped]  # ships with moto[cloudformation]
 
-    template, matches = decode_str(path.read_text(encoding="utf-8"))
+    template, matches = decode_str(text)
     if matches or template is None:
-        raise TemplateError(f"cannot parse {path}: {matches}")
-    return json.loads(json.dumps(template))
+        raise TemplateError(f"cannot parse {name}: {matches}")
+    return json.dumps(template)
 
 
 def parameter_values(template: dict[str, Any], overrides: dict[str, str] | None = None) -> dict[str, str]:

@@ -145,11 +145,19 @@ def lambda_runtime() -> Iterator[LambdaRuntime]:
         server.stop()
 
 
+# One boto3 session for every stack of the process, also as boto3's default session inside each mock
+# (the one moto's interpreter makes its task clients from): moto resets the default session for every
+# mock, and each new session parses the service models again, which was about half of a test's time.
+# Its credentials are the tests' fake ones (`aws_env`), resolved when its first client is made.
+SESSION = boto3.Session(region_name="us-east-1")
+
+
 @contextmanager
 def pipeline_stack(backend: FakeSageMaker, lambdas: LambdaRuntime, **parameters: str) -> Iterator[Pipeline]:
     stack = TemplateStack.load(parameters={**FAST, **parameters})
-    session = boto3.Session(region_name="us-east-1")
+    session = SESSION
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        boto3.DEFAULT_SESSION = session  # moto's patch puts its own value back when the mock ends
         lambdas.configure(
             function_spec(stack, f, LOCAL_FUNCTION_ENVIRONMENT)
             for f in stack.lambda_functions()
