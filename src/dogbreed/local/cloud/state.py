@@ -4,7 +4,9 @@ CLI and `dogbreed predict` at it."""
 
 from __future__ import annotations
 
+import functools
 import json
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,7 +79,8 @@ class CloudState:
 
     def client(self, service: str) -> Any:
         """A boto3 client for one of this cloud's AWS APIs (SageMaker's included)."""
-        return local_session().client(service, endpoint_url=self.aws_url)
+        with _CLIENT_LOCK:  # a boto3 session may not make clients from two threads at once
+            return _shared_session().client(service, endpoint_url=self.aws_url)
 
     def environment(self) -> dict[str, str]:
         """Variables that point boto3 / the AWS CLI / `dogbreed predict` at this cloud."""
@@ -99,6 +102,16 @@ def shell_exports(env: dict[str, str]) -> str:
     import shlex
 
     return "\n".join(f"export {key}={shlex.quote(value)}" for key, value in env.items())
+
+
+_CLIENT_LOCK = threading.Lock()
+
+
+@functools.cache
+def _shared_session() -> boto3.session.Session:
+    """The session `CloudState.client` makes its clients from: a new session parses the service
+    models again, which made each poll of a wait loop cost a model load."""
+    return local_session()
 
 
 def local_session() -> boto3.session.Session:
