@@ -113,23 +113,16 @@ class AsyncQueue:
             finally:
                 self._idle -= 1
 
+    def _left_queue(self) -> None:
+        with self._ready:
+            self._awaiting_slot -= 1
+
     def _drain(self) -> None:
         while (event := self._next()) is not None:
-            left = False
-
-            def leave() -> None:
-                nonlocal left
-                if not left:
-                    left = True
-                    with self._ready:
-                        self._awaiting_slot -= 1
-
             try:
-                self._invoker.run(event, leave)
+                self._invoker.run(event, self._left_queue)
             except Exception:  # the thread must outlive one bad event
                 logger.exception("asynchronous invocation of %s failed unexpectedly", self.function)
-            finally:
-                leave()
 
 
 class AsyncInvoker:
@@ -180,20 +173,16 @@ class AsyncInvoker:
             return self._queues[function]
 
     def run(self, event: AsyncEvent, left_queue: Callable[[], None] = lambda: None) -> None:
-        """One attempt of `event` once a slot is free (`left_queue` is called as the event takes it),
-        then its next step."""
-        function = self._function_of(event.function)
-        if function is None:
-            logger.warning("dropping an event of %s: the function is no longer deployed", event.function)
-            self.outcomes["dropped"] += 1
+        """One attempt of `event` once a slot is free, then its next step. `left_queue` is called once,
+        when the event holds a slot or is given up."""
+        try:
+            taken = self._take_slot(event)
+        finally:
+            left_queue()
+        if taken is None:
             return
+        function, deadline = taken
         config = function.event_invoke_config
-        deadline = event.received + config.maximum_event_age_seconds
-        if not self.concurrency.acquire(function.name, self.stopped, deadline=deadline):
-            if not self.stopped.is_set():
-                self._give_up(function, event, EVENT_AGE_EXCEEDED)
-            return
-        left_queue()
         try:
             age_ms = (time.monotonic() - event.received) * 1000
             self._metrics.record(function.name, "AsyncEventAge", age_ms, MILLISECONDS, event.qualifier)
@@ -216,6 +205,21 @@ class AsyncInvoker:
             return
         self.outcomes["retried"] += 1
         self._queue(function.name).put(event, delay=delay)
+
+    def _take_slot(self, event: AsyncEvent) -> tuple[FunctionSpec, float] | None:
+        """The event's function and deadline, with a concurrency slot held; None when the event was
+        dropped or given up instead (or the invoker stopped)."""
+        function = self._function_of(event.function)
+        if function is None:
+            logger.warning("dropping an event of %s: the function is no longer deployed", event.function)
+            self.outcomes["dropped"] += 1
+            return None
+        deadline = event.received + function.event_invoke_config.maximum_event_age_seconds
+        if not self.concurrency.acquire(function.name, self.stopped, deadline=deadline):
+            if not self.stopped.is_set():
+                self._give_up(function, event, EVENT_AGE_EXCEEDED)
+            return None
+        return function, deadline
 
     def _give_up(self, function: FunctionSpec, event: AsyncEvent, condition: str) -> None:
         self.outcomes["dropped"] += 1
