@@ -154,6 +154,24 @@ def test_query_protocol_fault_is_an_error_response(aws: Any) -> None:
     assert raised.value.response["Error"]["Code"] == "Throttling"
 
 
+def test_rest_json_fault_matches_the_operation_botocores_model_names(aws: Any) -> None:
+    client, registry = aws
+    fault = registry.add(
+        build_fault(
+            {"kind": "aws", "service": "lambda", "operation": "GetFunction", "error": "TooManyRequestsException"}
+        )
+    )
+
+    listed = client("lambda").list_functions()  # another operation on the same service passes
+    with pytest.raises(ClientError) as raised:
+        client("lambda").get_function(FunctionName="predict-api")
+
+    assert listed["Functions"] == []
+    assert raised.value.response["Error"]["Code"] == "TooManyRequestsException"
+    assert raised.value.operation_name == "GetFunction"
+    assert fault.hits == 1
+
+
 # --- the sagemaker-runtime hook --------------------------------------------------------------------
 
 

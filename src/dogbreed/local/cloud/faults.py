@@ -5,9 +5,9 @@ Four kinds of fault, all held in one `FaultRegistry` in the cloud process:
 
 - `aws`: `AwsFaultMiddleware` wraps moto's WSGI app and answers a matching request with a real AWS
   error shape (JSON protocol `__type`, REST-XML `<Error>`, query `<ErrorResponse>`). It matches the
-  service (the SigV4 credential scope), the operation (`X-Amz-Target`, `Action`, or the S3 method and
-  path) and a substring of the request (path, query string and, except for S3, the body: a table
-  name, a queue URL, an item's key).
+  service (the SigV4 credential scope), the operation (read from botocore's service models, as the
+  IAM recorder reads calls: `local/iam/wire.py`) and a substring of the request (path, query string
+  and, for the JSON and query protocols, the body: a table name, a queue URL, an item's key).
 - `endpoint`: InvokeEndpoint answers `ThrottlingException` (429), `ServiceUnavailable` (503),
   `InternalFailure` (500) or `ModelError` (424, original status 500); "endpoint down" is a
   `ServiceUnavailable` fault with no count (until cleared).
@@ -26,10 +26,8 @@ logged, and each fault counts the requests or jobs it hit.
 from __future__ import annotations
 
 import html
-import io
 import json
 import logging
-import re
 import threading
 import time
 import uuid
@@ -37,7 +35,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qs, unquote
+
+from dogbreed.local.iam.recorder import RecordedCall, credential_scope, wsgi_call
+from dogbreed.local.iam.wire import ApiCall, UnreadableCall, read_call
 
 logger = logging.getLogger(__name__)
 
@@ -68,12 +68,9 @@ AWS_ERROR_STATUS: dict[str, int] = {
     "InternalFailure": 500,
 }
 DEFAULT_TRAINING_DELAY_SECONDS = 1.0
-# Bodies larger than this are never read for matching (S3 bodies are never read at all).
-_MAX_MATCHED_BODY_BYTES = 1 << 20
 _SPEC_FIELDS = frozenset(
     {"kind", "error", "service", "operation", "resource", "message", "status", "count", "delay_seconds"}
 )
-_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,\s]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 
 
 @dataclass
@@ -226,107 +223,40 @@ def _describe(fault: Fault) -> str:
 # --------------------------------------------------------------------------- AWS API faults
 
 
-@dataclass
-class AwsRequest:
-    """What a fault matches in one request to moto's server."""
-
-    service: str
-    operation: str
-    protocol: str  # json | rest-xml | query | rest-json
-    resource_text: str
-
-
-def request_service(environ: dict[str, Any]) -> str:
-    """The SigV4 service name from the Authorization header or a presigned URL's X-Amz-Credential."""
-    authorization = environ.get("HTTP_AUTHORIZATION", "")
-    match = _CREDENTIAL_SCOPE.search(authorization)
-    if match:
-        return match.group(1).lower()
-    credential = parse_qs(environ.get("QUERY_STRING", "")).get("X-Amz-Credential", [""])[0]
-    parts = unquote(credential).split("/")
-    return parts[3].lower() if len(parts) == 5 else ""
-
-
-def s3_operation(method: str, path: str, query: dict[str, list[str]], environ: dict[str, Any]) -> str:
-    """The S3 operation name for a path-style request (the local cloud's endpoint is an IP address)."""
-    has_key = len(path.lstrip("/").split("/", 1)) == 2 and not path.endswith("/")
-    if "uploads" in query:
-        return "CreateMultipartUpload" if has_key else "ListMultipartUploads"
-    if "uploadId" in query:
-        return {
-            "PUT": "UploadPart",
-            "POST": "CompleteMultipartUpload",
-            "DELETE": "AbortMultipartUpload",
-        }.get(method, "ListParts")
-    if has_key:
-        if method == "PUT" and environ.get("HTTP_X_AMZ_COPY_SOURCE"):
-            return "CopyObject"
-        return {"PUT": "PutObject", "GET": "GetObject", "HEAD": "HeadObject", "DELETE": "DeleteObject"}.get(
-            method, method
-        )
-    if method == "GET":
-        return "ListObjectsV2" if query.get("list-type") == ["2"] else "ListObjects"
-    return {
-        "POST": "DeleteObjects",
-        "PUT": "CreateBucket",
-        "DELETE": "DeleteBucket",
-        "HEAD": "HeadBucket",
-    }.get(method, method)
-
-
-def _read_body(environ: dict[str, Any]) -> bytes:
-    """Read the body once and put it back for moto; bodies of unknown or large size are not read."""
+def read_request(environ: dict[str, Any]) -> tuple[RecordedCall, ApiCall] | None:
+    """The request to moto's server and the API call it is, read as the IAM recorder reads calls
+    (botocore's service models); None when it is unsigned or no modelled operation."""
+    scope = credential_scope(environ.get("HTTP_AUTHORIZATION", ""), environ.get("QUERY_STRING", ""))
+    if scope is None:
+        return None
+    call = wsgi_call(environ, scope)
     try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return b""
-    if length <= 0 or length > _MAX_MATCHED_BODY_BYTES:
-        return b""
-    body: bytes = environ["wsgi.input"].read(length)
-    environ["wsgi.input"] = io.BytesIO(body)
-    return body
+        return call, read_call(call)
+    except UnreadableCall:
+        return None
 
 
-def describe_request(environ: dict[str, Any]) -> AwsRequest:
-    service = request_service(environ)
-    method = environ.get("REQUEST_METHOD", "GET")
-    path = environ.get("PATH_INFO", "")
-    query_string = environ.get("QUERY_STRING", "")
-    query = parse_qs(query_string, keep_blank_values=True)
-    target = environ.get("HTTP_X_AMZ_TARGET", "")
-    if service == "s3":
-        return AwsRequest(
-            service, s3_operation(method, path, query, environ), "rest-xml", f"{path}?{query_string}"
-        )
-    body = _read_body(environ).decode("utf-8", errors="replace")
-    text = f"{path}?{query_string}\n{body}"
-    if target:
-        return AwsRequest(service, target.rsplit(".", 1)[-1], "json", text)
-    action = query.get("Action") or parse_qs(body).get("Action")
-    if action:
-        return AwsRequest(service, action[0], "query", text)
-    return AwsRequest(service, f"{method} {path}", "rest-json", text)
-
-
-def aws_fault_matches(fault: Fault, request: AwsRequest) -> bool:
+def aws_fault_matches(fault: Fault, call: RecordedCall, api: ApiCall) -> bool:
+    """Service (the SigV4 name), operation and a substring of the path, query string or RPC body."""
+    text = f"{call.path}?{call.query}\n{call.body.decode('utf-8', errors='replace')}"
     return (
-        fault.service == request.service
-        and (not fault.operation or fault.operation.lower() == request.operation.lower())
-        and fault.resource in request.resource_text
+        fault.service == call.service
+        and (not fault.operation or fault.operation.lower() == api.operation.lower())
+        and fault.resource in text
     )
 
 
-def error_response(fault: Fault, request: AwsRequest) -> tuple[int, list[tuple[str, str]], bytes]:
-    """The error as the service's protocol spells it, so botocore raises the modeled ClientError."""
+def error_response(fault: Fault, protocol: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    """The error as the request's protocol spells it, so botocore raises the modeled ClientError."""
     request_id = str(uuid.uuid4())
-    if request.protocol in ("json", "rest-json"):
-        content_type = "application/x-amz-json-1.0" if request.protocol == "json" else "application/json"
+    if protocol not in ("rest-xml", "query"):
+        content_type = "application/x-amz-json-1.0" if protocol == "json" else "application/json"
         body = json.dumps({"__type": fault.error, "message": fault.message}).encode()
         headers = [("Content-Type", content_type), ("x-amzn-ErrorType", fault.error)]
         headers.append(("x-amzn-RequestId", request_id))
         return fault.status, headers, body
     code, message = html.escape(fault.error, quote=False), html.escape(fault.message, quote=False)
-    if request.protocol == "rest-xml":
+    if protocol == "rest-xml":
         xml = (
             f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
             f"<RequestId>{request_id}</RequestId></Error>"
@@ -350,11 +280,14 @@ class AwsFaultMiddleware:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if not self._faults.armed("aws") or environ.get("PATH_INFO", "").startswith("/moto-api"):
             return self._app(environ, start_response)
-        request = describe_request(environ)
-        fault = self._faults.take("aws", lambda candidate: aws_fault_matches(candidate, request))
+        request = read_request(environ)
+        if request is None:
+            return self._app(environ, start_response)
+        call, api = request
+        fault = self._faults.take("aws", lambda candidate: aws_fault_matches(candidate, call, api))
         if fault is None:
             return self._app(environ, start_response)
-        status, headers, body = error_response(fault, request)
+        status, headers, body = error_response(fault, api.protocol)
         headers.append(("Content-Length", str(len(body))))
         start_response(f"{status} {_reason(status)}", headers)
         return [body]

@@ -18,8 +18,9 @@ import io
 import re
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Final
+from urllib.parse import parse_qsl, unquote
 
 from werkzeug.wsgi import get_input_stream
 
@@ -52,37 +53,52 @@ class RecordedCall:
         return next((value for key, value in self.headers if key.lower() == name.lower()), "")
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "access_key_id": self.access_key_id,
-            "service": self.service,
-            "region": self.region,
-            "method": self.method,
-            "path": self.path,
-            "query": self.query,
-            "headers": [list(pair) for pair in self.headers],
-            "body": base64.b64encode(self.body).decode("ascii"),
-        }
+        return {**asdict(self), "body": base64.b64encode(self.body).decode("ascii")}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RecordedCall:
-        return cls(
-            access_key_id=data["access_key_id"],
-            service=data["service"],
-            region=data["region"],
-            method=data["method"],
-            path=data["path"],
-            query=data["query"],
-            headers=tuple((str(k), str(v)) for k, v in data["headers"]),
-            body=base64.b64decode(data["body"]),
-        )
+        headers = tuple((str(key), str(value)) for key, value in data["headers"])
+        return cls(**{**data, "headers": headers, "body": base64.b64decode(data["body"])})
 
 
-def signer(authorization: str) -> tuple[str, str, str] | None:
-    """(access key id, region, service) of a SigV4 Authorization header; None when not a role's."""
-    match = _CREDENTIAL.search(authorization or "")
-    if match is None or not is_role_key(match.group(1)):
-        return None
-    return match.group(1), match.group(2), match.group(3)
+def credential_scope(authorization: str, query: str = "") -> tuple[str, str, str] | None:
+    """(access key id, region, service) of a SigV4 Authorization header or presigned query string."""
+    match = _CREDENTIAL.search(authorization or "") or _CREDENTIAL.search(
+        "Credential=" + unquote(dict(parse_qsl(query)).get("X-Amz-Credential", ""))
+    )
+    return None if match is None else (match.group(1), match.group(2), match.group(3))
+
+
+def wsgi_call(environ: dict[str, Any], scope: tuple[str, str, str]) -> RecordedCall:
+    """The request as a `RecordedCall`; an RPC body (JSON, query) up to `MAX_BODY_BYTES` is read and
+    put back for the app, a REST body (S3 objects, images) never."""
+    headers = [
+        (key[5:].replace("_", "-").lower(), value)
+        for key, value in environ.items()
+        if key.startswith("HTTP_") and _KEPT_HEADERS.match(key[5:].replace("_", "-"))
+    ]
+    if environ.get("CONTENT_TYPE"):
+        headers.append(("content-type", environ["CONTENT_TYPE"]))
+    body = b""
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    if _is_rpc(headers) and 0 < length <= MAX_BODY_BYTES:
+        body = get_input_stream(environ).read()
+        environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
+    return RecordedCall(
+        access_key_id=scope[0],
+        service=scope[2],
+        region=scope[1],
+        method=environ.get("REQUEST_METHOD", ""),
+        path=environ.get("PATH_INFO", ""),
+        query=environ.get("QUERY_STRING", ""),
+        headers=tuple(sorted(headers)),
+        body=body,
+    )
+
+
+def _role_scope(authorization: str) -> tuple[str, str, str] | None:
+    scope = credential_scope(authorization)
+    return scope if scope is not None and is_role_key(scope[0]) else None
 
 
 def _is_rpc(headers: Iterable[tuple[str, str]]) -> bool:
@@ -125,32 +141,9 @@ class WsgiCallRecorder:
         self.log = log
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        signed = signer(environ.get("HTTP_AUTHORIZATION", ""))
-        if signed is not None:
-            headers = [
-                (key[5:].replace("_", "-").lower(), value)
-                for key, value in environ.items()
-                if key.startswith("HTTP_") and _KEPT_HEADERS.match(key[5:].replace("_", "-"))
-            ]
-            if environ.get("CONTENT_TYPE"):
-                headers.append(("content-type", environ["CONTENT_TYPE"]))
-            body = b""
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            if _is_rpc(headers) and 0 < length <= MAX_BODY_BYTES:
-                body = get_input_stream(environ).read()
-                environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
-            self.log.add(
-                RecordedCall(
-                    access_key_id=signed[0],
-                    service=signed[2],
-                    region=signed[1],
-                    method=environ.get("REQUEST_METHOD", ""),
-                    path=environ.get("PATH_INFO", ""),
-                    query=environ.get("QUERY_STRING", ""),
-                    headers=tuple(sorted(headers)),
-                    body=body,
-                )
-            )
+        scope = _role_scope(environ.get("HTTP_AUTHORIZATION", ""))
+        if scope is not None:
+            self.log.add(wsgi_call(environ, scope))
         return self._app(environ, start_response)
 
 
@@ -165,7 +158,7 @@ class AsgiCallRecorder:
         if scope.get("type") == "http":
             headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope.get("headers", [])]
             authorization = next((v for k, v in headers if k.lower() == "authorization"), "")
-            signed = signer(authorization)
+            signed = _role_scope(authorization)
             if signed is not None:
                 self.log.add(
                     RecordedCall(

@@ -42,6 +42,7 @@ class ApiCall:
     iam_prefix: str
     operation: str
     params: dict[str, Any]
+    protocol: str  # how the request was sent: json, query, smithy-rpc-v2-cbor, rest-json, rest-xml
 
 
 @functools.cache
@@ -81,18 +82,18 @@ def read_call(call: RecordedCall) -> ApiCall:
         target_prefix, _, operation = target.rpartition(".")
         for model in models:
             if model.metadata.get("targetPrefix") == target_prefix and operation in model.operation_names:
-                return ApiCall(model.service_name, prefix, operation, _json(call.body))
+                return ApiCall(model.service_name, prefix, operation, _json(call.body), "json")
         raise UnreadableCall(f"{call.service}: unknown target {target}")
-    if call.header("content-type").startswith("application/x-www-form-urlencoded"):
-        form = dict(parse_qsl(call.body.decode("utf-8", "replace")))
-        operation = form.pop("Action", "")
+    form = dict(parse_qsl(call.body.decode("utf-8", "replace")))
+    if call.header("content-type").startswith("application/x-www-form-urlencoded") and "Action" in form:
+        operation = form.pop("Action")
         for model in models:
             if operation in model.operation_names:
-                return ApiCall(model.service_name, prefix, operation, form)
+                return ApiCall(model.service_name, prefix, operation, form, "query")
         raise UnreadableCall(f"{call.service}: unknown query action {operation!r}")
     cbor = _CBOR_PATH.match(call.path)
     if cbor:  # smithy-rpc-v2-cbor: the operation is in the path (the body is not decoded here)
-        return ApiCall(models[0].service_name, prefix, cbor.group(1), {})
+        return ApiCall(models[0].service_name, prefix, cbor.group(1), {}, "smithy-rpc-v2-cbor")
     return _rest(call, models, prefix)
 
 
@@ -145,7 +146,8 @@ def _rest(call: RecordedCall, models: tuple[Any, ...], prefix: str) -> ApiCall:
     if best is None:
         raise UnreadableCall(f"{call.service}: no operation for {call.method} {call.path}?{call.query}")
     _, _, model, operation, labels = best
-    return ApiCall(model.service_name, prefix, operation.name, _rest_params(operation, labels, query, call))
+    params = _rest_params(operation, labels, query, call)
+    return ApiCall(model.service_name, prefix, operation.name, params, model.metadata["protocol"])
 
 
 def _required_located_members(operation: Any) -> list[str]:
