@@ -1,10 +1,15 @@
 """The `dogbreed` command line. Each command group lives in `dogbreed.commands.<name>` and adds its
-own sub-parser through `register(subparsers)`; the parsed namespace carries the function to run."""
+own sub-parser through `register(subparsers)`; the parsed namespace carries the function to run.
+
+An expected failure (an AWS error, no credentials, a connection refused, a missing file) ends as the
+AWS CLI ends one: one line on stderr and exit status 1 (`--debug`: the traceback too); Ctrl-C exits
+130. Usage errors exit 2 (argparse)."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import sys
 from collections.abc import Callable, Sequence
 
@@ -32,6 +37,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dogbreed", description="Dog-breed classifier: data tools, training, serving, local cloud."
     )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {importlib.metadata.version('dogbreed')}"
+    )
+    parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
@@ -42,7 +51,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.handler
-    return handler(args)
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        print(f"dogbreed {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if args.debug or not _expected(error):
+            raise
+        print(f"dogbreed {args.command}: error: {error}", file=sys.stderr)
+        return 1
+
+
+def _expected(error: Exception) -> bool:
+    """A failure of the world, not of dogbreed: AWS's answer, credentials, the network, a file."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return isinstance(error, BotoCoreError | ClientError | OSError)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 
 from dogbreed.bench.tiny_model import TINY_CLASSES, solid_color_jpeg
 from tests.support.aws_cli import aws_cli
-from tests.support.local_cloud import CloudWorld, aws_sagemaker, local_cli
+from tests.support.local_cloud import CloudWorld, aws_sagemaker, dogbreed_cli, local_cli
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -272,3 +272,36 @@ def test_the_aws_cli_lists_and_describes_the_endpoint(exports: dict[str, str]) -
     with pytest.raises(subprocess.CalledProcessError) as missing:
         aws_sagemaker(env, "describe-endpoint", "--endpoint-name", "no-such-endpoint")
     assert "(ValidationException)" in missing.value.stderr
+
+
+def test_a_written_profile_reaches_the_cloud_and_the_shell_points_nowhere(
+    cloud_world: CloudWorld, tmp_path: Path
+) -> None:
+    config = tmp_path / "config"
+    config.write_text("[profile work]\nregion = eu-central-1\n")
+    # a shell with no AWS settings of its own but this config file
+    shell = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    shell |= {"AWS_CONFIG_FILE": str(config), "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "credentials")}
+    state_dir = str(cloud_world.state_dir)
+    written = dogbreed_cli("local", "env", "--state-dir", state_dir, "--profile", "dogbreed-local", env=shell)
+    assert written.returncode == 0, written.stderr
+    assert "AWS_" not in written.stdout  # a later sam deploy in this shell goes to AWS, not here
+    assert "export DOGBREED_ENDPOINT_NAME=" in written.stdout
+    assert "[profile work]" in config.read_text()
+    name = cloud_world.outputs["EndpointName"]
+
+    listed = aws_sagemaker(shell, "list-endpoints", "--profile", "dogbreed-local")
+    image = tmp_path / "dog.jpg"
+    image.write_bytes(solid_color_jpeg(1))
+    profiled = {**shell, "AWS_PROFILE": "dogbreed-local"}
+    predicted = dogbreed_cli("predict", str(image), "--endpoint", name, "--json", env=profiled)
+    # --endpoint-url is the AWS CLI's override: it wins over the profile's (nothing listens on port 9)
+    elsewhere = dogbreed_cli(
+        "predict", str(image), "--endpoint", name, "--endpoint-url", "http://127.0.0.1:9", env=profiled
+    )
+
+    assert [endpoint["EndpointName"] for endpoint in listed["Endpoints"]] == [name]
+    assert predicted.returncode == 0, predicted.stderr
+    assert json.loads(predicted.stdout)["predictions"][0]["breed"] == TINY_CLASSES[1]
+    assert elsewhere.returncode == 1 and "127.0.0.1:9" in elsewhere.stderr
+    assert "Traceback" not in elsewhere.stderr

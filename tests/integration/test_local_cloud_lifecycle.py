@@ -24,6 +24,8 @@ def test_down_stops_the_cloud_its_lambda_workers_and_every_port(tmp_path: Path) 
     aws_port, api_port = free_port(), free_port()
     up = _cli("up", "--state-dir", str(tmp_path), "--port", str(aws_port), "--api-port", str(api_port))
     assert up.returncode == 0, up.stderr
+    assert "starting the local cloud" in up.stderr  # the wait is on stderr; stdout has the result only
+    assert up.stdout.startswith("local cloud up (pid ")
     state = CloudState.read(tmp_path)
     assert state is not None
     ports = cloud_ports(state)

@@ -248,7 +248,7 @@ def test_predict_command_against_the_server(server: Server, tmp_path: Path) -> N
             "dogbreed",
             "predict",
             str(image),
-            "--endpoint-url",
+            "--server",
             server.url,
             "--top-k",
             "2",
@@ -268,7 +268,7 @@ def test_predict_command_reports_client_errors(server: Server, tmp_path: Path) -
     not_an_image = tmp_path / "notes.txt"
     not_an_image.write_text("hello")
     result = subprocess.run(
-        [sys.executable, "-m", "dogbreed", "predict", str(not_an_image), "--endpoint-url", server.url],
+        [sys.executable, "-m", "dogbreed", "predict", str(not_an_image), "--server", server.url],
         capture_output=True,
         text=True,
         timeout=60,

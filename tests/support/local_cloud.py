@@ -64,7 +64,6 @@ def local_cloud(
         aws_port=free_port(),
         api_port=free_port(),
         overrides=overrides or [],
-        quiet=True,
         loopback_urls=loopback_urls,
         metric_period_scale=metric_period_scale,
     )
@@ -117,10 +116,13 @@ def stack_parameters(world: CloudWorld, overrides: dict[str, str]) -> Iterator[N
         deploy_stack(world.state, before)
 
 
-def dogbreed_cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
-    """`dogbreed <args>` as a user runs it: a process of its own, its output captured."""
+def dogbreed_cli(
+    *args: str, timeout: float = 240, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`dogbreed <args>` as a user runs it: a process of its own (`env`: its whole environment), its
+    output captured."""
     return subprocess.run(
-        [sys.executable, "-m", "dogbreed", *args], capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "dogbreed", *args], capture_output=True, text=True, timeout=timeout, env=env
     )
 
 

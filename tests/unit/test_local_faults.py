@@ -158,7 +158,12 @@ def test_rest_json_fault_matches_the_operation_botocores_model_names(aws: Any) -
     client, registry = aws
     fault = registry.add(
         build_fault(
-            {"kind": "aws", "service": "lambda", "operation": "GetFunction", "error": "TooManyRequestsException"}
+            {
+                "kind": "aws",
+                "service": "lambda",
+                "operation": "GetFunction",
+                "error": "TooManyRequestsException",
+            }
         )
     )
 

@@ -22,7 +22,7 @@ def target_cloud(state_dir: Path) -> Iterator[CloudState]:
         yield state
         return
     print(f"no local cloud in {state_dir}: starting one for this run", flush=True)
-    state = start_cloud(state_dir, aws_port=free_port(), api_port=free_port(), overrides=[], quiet=True)
+    state = start_cloud(state_dir, aws_port=free_port(), api_port=free_port(), overrides=[])
     try:
         yield state
     finally:

@@ -18,6 +18,7 @@ from typing import Any
 
 from dogbreed.commands.stack_arguments import add_stack_target_arguments, stack_clients
 from dogbreed.stack_target import StackConfigError
+from dogbreed.terminal import text_table
 
 PIPELINE_OUTPUT = "TrainingPipelineArn"
 
@@ -142,11 +143,17 @@ def _list(args: argparse.Namespace) -> int:
     if not rows:
         print("no run is waiting for approval")
         return 0
-    print(f"{'RUN':<18} {'CANDIDATE':>9} {'SERVING':>9}  {'WAITING SINCE':<26} MODEL")
-    for row in rows:
-        print(
-            f"{row['run_id']:<18} {_accuracy(row['candidate']):>9} {_accuracy(row['production']):>9}  "
-            f"{row['requested_at'] or '-':<26} {row['model_version']}"
+    headers = ("RUN", "CANDIDATE", "SERVING", "WAITING SINCE", "MODEL")
+    table = [
+        (
+            row["run_id"],
+            _accuracy(row["candidate"]),
+            _accuracy(row["production"]),
+            row["requested_at"] or "-",
+            row["model_version"],
         )
+        for row in rows
+    ]
+    print(text_table(headers, table, right=(1, 2)))
     print("answer with: dogbreed approve RUN [--reason TEXT] | dogbreed reject RUN --reason TEXT")
     return 0

@@ -16,6 +16,7 @@ from typing import Any
 
 from dogbreed.commands.stack_arguments import add_stack_target_arguments, stack_clients
 from dogbreed.stack_target import StackNotFound
+from dogbreed.terminal import text_table
 
 _DONE = ("SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
 
@@ -79,8 +80,8 @@ def _print_final(status: Any, as_json: bool) -> int:
             f"model {summary['model_version']}: {summary['results']} results, {summary['rejected']} rejected "
             f"of {summary['inputs']} inputs in {summary['duration_seconds']} s"
         )
-        for breed, count in list(summary["breeds"].items())[:10]:
-            print(f"  {count:>6}  {breed}")
+        breeds = [(count, breed) for breed, count in list(summary["breeds"].items())[:10]]
+        print(text_table(("IMAGES", "BREED"), breeds, right=(0,), indent=2))
         for item in summary.get("rejections", [])[:10]:
             print(f"  rejected {item['input']}: {item['code']} ({item['message']})")
     return 0 if status.execution == "SUCCEEDED" else 1

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from dogbreed.local.cloud import state as cloud_state
 from dogbreed.stack_target import CONFIG_ENVS, DEFAULT_CONFIG_ENV, StackConfigError
+from dogbreed.terminal import text_table
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
 
@@ -154,14 +155,6 @@ class LocalCloudDeployer:
 # --- output ----------------------------------------------------------------------------------------
 
 
-def text_table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
-    widths = [max(len(row[column]) for row in [headers, *rows]) for column in range(len(headers))]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in [headers, *rows]
-    )
-
-
 def format_outputs(outputs: dict[str, str]) -> str:
     return text_table(("OUTPUT", "VALUE"), sorted(outputs.items()))
 
@@ -191,8 +184,8 @@ def format_checks(checks: list[Any]) -> str:
         ("CHECK", "VALUE", "NEEDED", "STATUS"),
         [(check.name, check.value, check.needed, str(check.status)) for check in checks],
     ).splitlines()
-    out = lines[:1]
-    for line, check in zip(lines[1:], checks, strict=True):
+    out = lines[:2]  # the headers and their rule
+    for line, check in zip(lines[2:], checks, strict=True):
         out.append(line)
         if check.action:
             out.append(f"    -> {check.action}")

@@ -17,6 +17,7 @@ from dogbreed.local.cloud.lifecycle import (
     start_cloud,
     stop_cloud,
 )
+from dogbreed.terminal import text_table, waiting
 
 if TYPE_CHECKING:
     from dogbreed.local.cloud.fault_client import FaultClient
@@ -63,6 +64,12 @@ def register(subparsers: Any) -> None:
 
     env = commands.add_parser("env", help='exports for boto3 / the AWS CLI: eval "$(dogbreed local env)"')
     common(env)
+    env.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="write AWS profile NAME (endpoint_url, region, keys) to the AWS config file instead, and "
+        "export only the stack's DOGBREED_* names: AWS tools reach the cloud with --profile NAME alone",
+    )
     env.set_defaults(handler=_env)
 
     deploy = commands.add_parser("deploy", help="(re)deploy template.yaml into the running local cloud")
@@ -154,20 +161,20 @@ def _up(args: argparse.Namespace) -> int:
         print(f"the local cloud is already up (pid {state.pid}): AWS {state.aws_url}, API {state.api_url}")
         return 0
     _overrides(args.parameter_overrides)
-    print(f"starting the local cloud (logs: {args.state_dir / cloud_state.LOG_FILE})", end="", flush=True)
     try:
-        state = start_cloud(
-            args.state_dir,
-            aws_port=args.port,
-            api_port=args.api_port,
-            overrides=args.parameter_overrides,
-            loopback_urls=args.loopback_urls,
-            metric_period_scale=args.metric_period_scale,
-        )
+        with waiting(f"starting the local cloud (logs: {args.state_dir / cloud_state.LOG_FILE})"):
+            state = start_cloud(
+                args.state_dir,
+                aws_port=args.port,
+                api_port=args.api_port,
+                overrides=args.parameter_overrides,
+                loopback_urls=args.loopback_urls,
+                metric_period_scale=args.metric_period_scale,
+            )
     except RuntimeError as error:
-        print(f"\ndogbreed local up: {error}", file=sys.stderr)
+        print(f"dogbreed local up: {error}", file=sys.stderr)
         return 1
-    print(f"\nlocal cloud up (pid {state.pid})")
+    print(f"local cloud up (pid {state.pid})")
     print(f"  AWS APIs          {state.aws_url} (SageMaker and sagemaker-runtime included)")
     print(f"  HTTP API          {state.api_url}")
     print(f"  sagemaker-runtime {state.runtime_url}")
@@ -190,7 +197,22 @@ def _env(args: argparse.Namespace) -> int:
     if state is None:
         print("dogbreed local env: the local cloud is not up (dogbreed local up)", file=sys.stderr)
         return 1
-    print(cloud_state.shell_exports(state.environment()))
+    environment = state.environment()
+    if args.profile:
+        from dogbreed.aws.shared_config import write_profile
+
+        try:
+            path = write_profile(args.profile, state.profile())
+        except (ValueError, OSError) as error:
+            print(f"dogbreed local env: error: {error}", file=sys.stderr)
+            return 2
+        environment = {key: value for key, value in environment.items() if key.startswith("DOGBREED_")}
+        print(
+            f"wrote profile {args.profile} to {path}: aws --profile {args.profile} ..., "
+            f"AWS_PROFILE={args.profile} for one command",
+            file=sys.stderr,
+        )
+    print(cloud_state.shell_exports(environment))
     return 0
 
 
@@ -208,6 +230,14 @@ def _deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _section(
+    title: str, headers: tuple[str, ...], rows: list[tuple[object, ...]], right: tuple[int, ...] = ()
+) -> list[str]:
+    if not rows:
+        return ["", f"{title}: none"]
+    return ["", f"{title}:", text_table(headers, rows, right=right, indent=2)]
+
+
 def render_status(status: dict[str, Any]) -> str:
     """`status`: the control API's /status with "sagemaker" holding both the emulator's fleets and
     SageMaker's own view (`sagemaker_view.overview`)."""
@@ -215,34 +245,45 @@ def render_status(status: dict[str, Any]) -> str:
 
     state = status["state"]
     sm = status["sagemaker"]
+    resources = [
+        *sorted(status["resources"].items()),
+        *(("function", name) for name in status["functions"]),
+        *(("rule", name) for name in status["rules"]),
+    ]
     lines = [
         f"local cloud pid {state['pid']}: AWS http://127.0.0.1:{state['aws_port']}, "
         f"API http://127.0.0.1:{state['api_port']}, runtime {state['runtime_url']}",
-        "",
-        "resources:",
-        *[f"  {logical:<28} {name}" for logical, name in sorted(status["resources"].items())],
-        *[f"  function                     {name}" for name in status["functions"]],
-        *[f"  rule                         {name}" for name in status["rules"]],
-        "",
-        "tuning jobs:",
-        *[
-            f"  {job['HyperParameterTuningJobName']:<48} {job['HyperParameterTuningJobStatus']:<11} "
-            f"{job['TrainingJobStatusCounters'].get('Completed', 0)} completed"
-            for job in sm.get("tuning_jobs", [])
-        ],
-        "",
-        "training jobs:",
-        *[
-            f"  {job['TrainingJobName']:<48} {job['TrainingJobStatus']:<11} {job.get('SecondaryStatus', '')}"
-            for job in sm.get("training_jobs", [])
-        ],
-        "",
-        "transform jobs in progress:",
-        *[
-            f"  {job['TransformJobName']:<48} {job['processed']}/{job['inputs']} inputs, "
-            f"{len(job['failed'])} failed"
-            for job in sm.get("transform_jobs", [])
-        ],
+        *_section("resources", ("RESOURCE", "NAME"), resources),
+        *_section(
+            "tuning jobs",
+            ("NAME", "STATUS", "COMPLETED"),
+            [
+                (
+                    job["HyperParameterTuningJobName"],
+                    job["HyperParameterTuningJobStatus"],
+                    job["TrainingJobStatusCounters"].get("Completed", 0),
+                )
+                for job in sm.get("tuning_jobs", [])
+            ],
+            right=(2,),
+        ),
+        *_section(
+            "training jobs",
+            ("NAME", "STATUS", "SECONDARY STATUS"),
+            [
+                (job["TrainingJobName"], job["TrainingJobStatus"], job.get("SecondaryStatus", ""))
+                for job in sm.get("training_jobs", [])
+            ],
+        ),
+        *_section(
+            "transform jobs in progress",
+            ("NAME", "INPUTS DONE", "FAILED"),
+            [
+                (job["TransformJobName"], f"{job['processed']}/{job['inputs']}", len(job["failed"]))
+                for job in sm.get("transform_jobs", [])
+            ],
+            right=(1, 2),
+        ),
         "",
         "endpoints:",
     ]
@@ -251,10 +292,11 @@ def render_status(status: dict[str, Any]) -> str:
         lines.append(f"  {endpoint_summary(endpoint, fleets.get(endpoint['EndpointName']))}")
     lines += ["", "recent scaling activity:"]
     lines += [f"  {json.dumps(item, default=str)[:200]}" for item in sm.get("scaling_activities", [])[-5:]]
-    lines += ["", "recent executions:"]
-    lines += [
-        f"  {item['name']:<48} {item['status']:<10} {item['started']}" for item in status["executions"][:10]
-    ]
+    lines += _section(
+        "recent executions",
+        ("NAME", "STATUS", "STARTED"),
+        [(item["name"], item["status"], item["started"]) for item in status["executions"][:10]],
+    )
     lines += ["", "recent event deliveries:"]
     lines += [
         f"  {item['rule']} -> {item['target'].rsplit(':', 1)[-1]}: {item['detail']} {item['outcome']}"
@@ -263,12 +305,21 @@ def render_status(status: dict[str, Any]) -> str:
     ]
     lambdas = status.get("lambda", {})
     keys = {item["function"]: item["access_key_id"] for item in lambdas.get("principals", [])}
-    lines += ["", "lambda workers (idle/busy/starting, queued async events, access key id):"]
-    lines += [
-        f"  {name:<44} {counts['idle']}/{counts['busy']}/{counts['starting']}"
-        f"  queued {lambdas.get('async_queued', {}).get(name, 0)}  {keys.get(name, '')}"
-        for name, counts in lambdas.get("functions", {}).items()
-    ]
+    queued = lambdas.get("async_queued", {})
+    lines += _section(
+        "lambda workers",
+        ("FUNCTION", "IDLE", "BUSY", "STARTING", "QUEUED ASYNC", "ACCESS KEY ID"),
+        [
+            (
+                name,
+                *(counts[kind] for kind in ("idle", "busy", "starting")),
+                queued.get(name, 0),
+                keys.get(name, ""),
+            )
+            for name, counts in lambdas.get("functions", {}).items()
+        ],
+        right=(1, 2, 3, 4),
+    )
     return "\n".join(lines)
 
 

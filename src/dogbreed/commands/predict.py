@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-DEFAULT_ENDPOINT_URL = "http://127.0.0.1:8080"
+DEFAULT_SERVER_URL = "http://127.0.0.1:8080"
 TIMEOUT_S = 60.0
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 JPEG_MAGIC = b"\xff\xd8\xff"
@@ -42,15 +42,21 @@ def register(subparsers: Any) -> None:
     predict = subparsers.add_parser(
         "predict",
         help="classify an image file or URL",
-        description="Send an image file to a model server (--endpoint-url, "
-        f"default {DEFAULT_ENDPOINT_URL}), the HTTP API (--api) or a SageMaker endpoint (--endpoint); an "
+        description="Send an image file to a model server (--server, "
+        f"default {DEFAULT_SERVER_URL}), the HTTP API (--api) or a SageMaker endpoint (--endpoint); an "
         "https URL or an s3:// URI goes through the HTTP API, which fetches it (endpoints take image bytes).",
     )
     predict.add_argument("source", metavar="IMAGE|URL", help="image file, https:// URL or s3:// URI")
     target = predict.add_mutually_exclusive_group()
-    target.add_argument("--endpoint-url", help="model server base URL (dogbreed serve / local endpoint)")
+    target.add_argument("--server", help="model server base URL (dogbreed serve, an endpoint's instance)")
     target.add_argument("--api", help="HTTP API base URL (POST /predictions)")
     target.add_argument("--endpoint", help="SageMaker endpoint name (boto3 sagemaker-runtime)")
+    predict.add_argument(
+        "--endpoint-url",
+        help="with --endpoint: the AWS API endpoint to call, as in the AWS CLI (default: AWS_ENDPOINT_URL "
+        "or the profile's endpoint_url, else AWS)",
+    )
+    predict.add_argument("--region", help="with --endpoint: the endpoint's region (default: the profile's)")
     predict.add_argument("--top-k", type=int, default=5, help="how many breeds to return, 1-10 (default 5)")
     predict.add_argument("--json", action="store_true", help="print the raw JSON response")
     predict.set_defaults(handler=_predict)
@@ -72,18 +78,18 @@ def _post(url: str, payload: Payload, headers: dict[str, str]) -> tuple[int, Any
     return response.status_code, document
 
 
-def _invoke_endpoint(name: str, payload: Payload, top_k: int) -> tuple[int, Any]:
+def _invoke_endpoint(args: argparse.Namespace, payload: Payload) -> tuple[int, Any]:
     import boto3
     from botocore.exceptions import ClientError
 
-    client = boto3.client("sagemaker-runtime")
+    client = boto3.client("sagemaker-runtime", endpoint_url=args.endpoint_url, region_name=args.region)
     try:
         response = client.invoke_endpoint(
-            EndpointName=name,
+            EndpointName=args.endpoint,
             ContentType=payload.content_type,
             Accept="application/json",
             Body=payload.body,
-            CustomAttributes=f"top_k={top_k}",
+            CustomAttributes=f"top_k={args.top_k}",
         )
     except ClientError as error:
         details = error.response.get("Error", {})
@@ -108,6 +114,13 @@ def _predict(args: argparse.Namespace) -> int:
     if not 1 <= args.top_k <= 10:
         print("dogbreed predict: error: --top-k must be from 1 to 10", file=sys.stderr)
         return 2
+    if (args.endpoint_url or args.region) and not args.endpoint:
+        print(
+            "dogbreed predict: error: --endpoint-url and --region are the AWS API's, for --endpoint NAME "
+            "(as in the AWS CLI); a model server's URL goes in --server",
+            file=sys.stderr,
+        )
+        return 2
     if not args.api and args.source.startswith(("https://", "http://", "s3://")):
         # The endpoint takes image bytes only; URLs and S3 objects are resolved by the API's function.
         print(
@@ -123,11 +136,11 @@ def _predict(args: argparse.Namespace) -> int:
         return 2
     try:
         if args.endpoint:
-            status, document = _invoke_endpoint(args.endpoint, payload, args.top_k)
+            status, document = _invoke_endpoint(args, payload)
         elif args.api:
             status, document = _post(f"{args.api.rstrip('/')}/predictions?top_k={args.top_k}", payload, {})
         else:
-            base = (args.endpoint_url or DEFAULT_ENDPOINT_URL).rstrip("/")
+            base = (args.server or DEFAULT_SERVER_URL).rstrip("/")
             url = base if base.endswith("/invocations") else f"{base}/invocations"
             status, document = _post(
                 url, payload, {"X-Amzn-SageMaker-Custom-Attributes": f"top_k={args.top_k}"}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from dogbreed.cost.estimate import Estimate
+from dogbreed.terminal import text_table
 
 
 def _usd(value: float) -> str:
@@ -17,17 +18,11 @@ def _yes(value: str) -> bool:
 
 
 def _columns(header: list[str], rows: list[tuple[str, list[str]]]) -> list[str]:
-    label_width = max(len(label) for label, _ in [("", header), *rows])
-    widths = [max(len(header[i]), *(len(values[i]) for _, values in rows)) for i in range(len(header))]
-
-    def line(label: str, values: list[str]) -> str:
-        return (
-            label.ljust(label_width)
-            + "  "
-            + "  ".join(v.rjust(w) for v, w in zip(values, widths, strict=True))
-        ).rstrip()
-
-    return [line("", header), *(line(label, values) for label, values in rows)]
+    """A label column, then one right-aligned column per header."""
+    table = text_table(
+        ["", *header], [(label, *values) for label, values in rows], right=range(1, len(header) + 1)
+    )
+    return table.splitlines()
 
 
 def endpoint_description(parameters: dict[str, str]) -> str:

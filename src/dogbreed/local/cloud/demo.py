@@ -157,7 +157,6 @@ def run_demo(args: argparse.Namespace) -> int:
             aws_port=args.port,
             api_port=args.api_port,
             overrides=overrides,
-            quiet=True,
             metric_period_scale=DEMO_METRIC_PERIOD_SCALE,
         )
         _say(f"started (pid {state.pid}): AWS {state.aws_url}, API {state.api_url}")

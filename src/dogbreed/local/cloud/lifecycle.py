@@ -44,7 +44,6 @@ def start_cloud(
     aws_port: int,
     api_port: int,
     overrides: list[str],
-    quiet: bool = False,
     loopback_urls: bool = True,
     metric_period_scale: float = 1.0,
 ) -> cloud_state.CloudState:
@@ -82,8 +81,6 @@ def start_cloud(
         state = running_state(state_dir)
         if state is not None and state.outputs:
             return state
-        if not quiet:
-            print(".", end="", flush=True)
         time.sleep(0.5)
     stop_cloud(state_dir)
     raise RuntimeError(f"the local cloud did not answer within {UP_TIMEOUT_SECONDS:.0f} s")

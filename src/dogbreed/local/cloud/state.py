@@ -97,6 +97,15 @@ class CloudState:
                 env[variable] = self.outputs[output]
         return env
 
+    def profile(self) -> dict[str, str]:
+        """An AWS CLI profile for this cloud: the AWS APIs' URL, its region and the placeholder keys."""
+        return {
+            "region": REGION,
+            "endpoint_url": self.aws_url,
+            "aws_access_key_id": DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            "aws_secret_access_key": DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        }
+
 
 def shell_exports(env: dict[str, str]) -> str:
     import shlex
