@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from model_monitor.capture import parse_lines
+from prediction.item import item_key
 
 from dogbreed.aws.iam.report import IamReport, render
 from dogbreed.local.cloud.state import CloudState
@@ -81,7 +82,7 @@ def test_the_pipeline_trains_deploys_scales_and_serves(demo: dict[str, Any]) -> 
         result = json.loads(s3.get_object(Bucket=bucket, Key=f"results/{relative}.json")["Body"].read())
         item = dynamodb.get_item(
             TableName=outputs["PredictionsTableName"],
-            Key={"prediction_id": {"S": result["prediction_id"]}},
+            Key=item_key(result["prediction_id"]),
         )
         assert "Item" in item
     assert summary.get("api_responses") and all(r["status"] == 201 for r in summary["api_responses"])
@@ -129,9 +130,7 @@ def test_a_second_run_deploys_through_a_canary_and_a_broken_third_is_rolled_back
     # And nothing answered 201 is missing: each prediction is in DynamoDB (read here, not from the
     # demo's own count)
     for prediction_id in canary["prediction_ids"] + broken["prediction_ids"]:
-        item = dynamodb.get_item(
-            TableName=outputs["PredictionsTableName"], Key={"prediction_id": {"S": prediction_id}}
-        )
+        item = dynamodb.get_item(TableName=outputs["PredictionsTableName"], Key=item_key(prediction_id))
         assert "Item" in item, prediction_id
 
 

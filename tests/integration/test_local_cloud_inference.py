@@ -23,6 +23,7 @@ import httpx
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from prediction.item import from_item, item_key
 
 from dogbreed.bench.tiny_model import TINY_CLASSES, solid_color_jpeg
 from tests.support.aws_cli import aws_cli
@@ -89,11 +90,14 @@ def test_an_image_uploaded_to_incoming_is_classified_into_s3_and_dynamodb(export
     # Then: its result is in S3 and the same prediction is in the Predictions table.
     result = stored_json(s3, bucket, "results/test/blue.jpg.json")
     assert result["predictions"][0]["breed"] == TINY_CLASSES[2]
-    item = client(exports, "dynamodb").get_item(
-        TableName=exports["DOGBREED_PREDICTIONS_TABLE"], Key={"prediction_id": {"S": result["prediction_id"]}}
-    )["Item"]
-    assert item["result_key"]["S"] == "results/test/blue.jpg.json"
-    assert item["input_ref"]["S"] == f"s3://{bucket}/incoming/test/blue.jpg"
+    item = from_item(
+        client(exports, "dynamodb").get_item(
+            TableName=exports["DOGBREED_PREDICTIONS_TABLE"], Key=item_key(result["prediction_id"])
+        )["Item"]
+    )
+    assert item.record.model_dump(mode="json") == {key: result[key] for key in item.record.model_dump()}
+    assert item.result_key == "results/test/blue.jpg.json"
+    assert item.input_ref == f"s3://{bucket}/incoming/test/blue.jpg"
 
 
 def test_a_bad_file_in_incoming_is_recorded_as_rejected(exports: dict[str, str]) -> None:

@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -172,12 +173,12 @@ def object_created_event(world: CloudWorld, key: str) -> dict[str, Any]:
     }
 
 
-def records_created(world: CloudWorld, prefix: str) -> dict[str, str]:
+def records_created(world: CloudWorld, prefix: str) -> dict[str, datetime]:
     """Result key -> creation time of the Predictions items under `prefix`."""
     return {
-        item["result_key"]: item["created_at"]
+        item.result_key: item.record.created_at
         for item in prediction_items(world)
-        if item["result_key"].startswith(f"results/{prefix}/")
+        if item.result_key.startswith(f"results/{prefix}/")
     }
 
 

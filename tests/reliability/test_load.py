@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
+from prediction.item import from_item, item_key
 
 from dogbreed.bench.load import run_load
 from dogbreed.bench.load_reconcile import reconcile
@@ -124,9 +125,9 @@ def test_the_reconciliation_notices_an_item_deleted_behind_its_back(
         item
         for page in dynamodb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True)
         for item in page["Items"]
-        if item.get("result_key", {}).get("S") == result_key(load_run.dropped[0])
+        if from_item(item).result_key == result_key(load_run.dropped[0])
     )
-    dynamodb.delete_item(TableName=table, Key={"prediction_id": victim["prediction_id"]})
+    dynamodb.delete_item(TableName=table, Key=item_key(from_item(victim).record.prediction_id))
     try:
         # Then it counts that drop as lost
         drops_row = reconcile([], load_run.dropped, stores.snapshot(run_prefix, set()))[1]

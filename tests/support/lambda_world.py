@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 import moto  # noqa: F401 - must be imported before the handlers create their clients
@@ -28,6 +28,9 @@ from PIL import Image
 
 from dogbreed import REPO_ROOT
 from tests.support.credentials import FAKE_CREDENTIALS
+
+if TYPE_CHECKING:
+    from prediction.item import StoredPrediction
 from tests.support.templates import load_template
 
 EVENTS_DIR = REPO_ROOT / "events"
@@ -195,9 +198,11 @@ class LambdaWorld:
         response = self.s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)
         return sorted(item["Key"] for item in response.get("Contents", []))
 
-    def prediction_items(self) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = self.dynamodb.scan(TableName=PREDICTIONS_TABLE)["Items"]
-        return items
+    def prediction_items(self) -> list[StoredPrediction]:
+        """The Predictions table's items (this world's own scan), decoded with the table's mapper."""
+        from prediction.item import from_item
+
+        return [from_item(item) for item in self.dynamodb.scan(TableName=PREDICTIONS_TABLE)["Items"]]
 
 
 def _drop_handler_modules() -> None:

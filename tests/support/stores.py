@@ -7,6 +7,8 @@ import json
 from collections import Counter
 from dataclasses import dataclass
 
+from prediction.item import StoredPrediction, from_item
+
 from tests.support.local_cloud import CloudWorld
 
 API_RESULTS_PREFIX = "results/api/"
@@ -25,19 +27,11 @@ def object_keys(world: CloudWorld, prefix: str) -> list[str]:
     ]
 
 
-def prediction_items(world: CloudWorld) -> list[dict[str, str]]:
-    """Every Predictions item's id, result key and creation time."""
+def prediction_items(world: CloudWorld) -> list[StoredPrediction]:
+    """Every Predictions item, read with this test's own scan and decoded with the table's mapper."""
     paginator = world.client("dynamodb").get_paginator("scan")
-    pages = paginator.paginate(
-        TableName=world.outputs["PredictionsTableName"],
-        ProjectionExpression="prediction_id, result_key, created_at",
-        ConsistentRead=True,
-    )
-    return [
-        {name: item[name]["S"] for name in ("prediction_id", "result_key", "created_at")}
-        for page in pages
-        for item in page["Items"]
-    ]
+    pages = paginator.paginate(TableName=world.outputs["PredictionsTableName"], ConsistentRead=True)
+    return [from_item(item) for page in pages for item in page["Items"]]
 
 
 @dataclass
@@ -59,7 +53,7 @@ def reconcile_drops(world: CloudWorld, prefix: str, keys: list[str]) -> DropReco
     by_result = {result_key(key): key for key in keys}
     results = Counter(by_result[key] for key in object_keys(world, f"results/{prefix}/") if key in by_result)
     items = Counter(
-        by_result[item["result_key"]] for item in prediction_items(world) if item["result_key"] in by_result
+        by_result[item.result_key] for item in prediction_items(world) if item.result_key in by_result
     )
     rejected = Counter(object_keys(world, f"rejected/{prefix}/"))
     return DropReconciliation(results=results, items=items, rejected=rejected)
@@ -73,9 +67,9 @@ class ApiSnapshot:
 
 def api_snapshot(world: CloudWorld) -> ApiSnapshot:
     items = {
-        item["prediction_id"]: item["result_key"]
+        item.record.prediction_id: item.result_key
         for item in prediction_items(world)
-        if item["result_key"].startswith(API_RESULTS_PREFIX)
+        if item.result_key.startswith(API_RESULTS_PREFIX)
     }
     return ApiSnapshot(results=set(object_keys(world, API_RESULTS_PREFIX)), items=items)
 

@@ -91,9 +91,9 @@ def test_post_url_event_creates_a_stored_prediction(world: LambdaWorld) -> None:
     assert len(record["predictions"]) == 3  # the default top_k
     assert world.keys("results/api/") == [f"results/api/{record['prediction_id']}.json"]
     [item] = world.prediction_items()
-    assert item["prediction_id"]["S"] == record["prediction_id"]
-    assert item["input_kind"]["S"] == "url"
-    assert int(item["expires_at"]["N"]) > 0
+    assert item.record.prediction_id == record["prediction_id"]
+    assert item.input_kind == "url"
+    assert item.expires_at > 0
 
 
 def test_post_base64_image_event_honours_top_k_query(world: LambdaWorld) -> None:
@@ -227,7 +227,7 @@ def test_url_is_fetched_through_the_ssrf_guard_from_a_real_server(world: LambdaW
         server.server_close()
 
     assert response["statusCode"] == 201
-    assert [item["input_ref"]["S"] for item in world.prediction_items()] == [url]
+    assert [item.input_ref for item in world.prediction_items()] == [url]
     assert_error(refused, 422, "url_forbidden_address")
 
 

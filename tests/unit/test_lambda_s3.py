@@ -49,8 +49,8 @@ def test_object_created_event_writes_result_json_and_one_item(world: LambdaWorld
     assert document["source"] == "s3"
     assert len(document["predictions"]) == 3
     [item] = world.prediction_items()
-    assert item["prediction_id"]["S"] == outcome["prediction_id"]
-    assert item["result_key"]["S"] == RESULT_KEY
+    assert item.record.prediction_id == outcome["prediction_id"]
+    assert item.result_key == RESULT_KEY
     assert world.keys("rejected/") == []
 
 

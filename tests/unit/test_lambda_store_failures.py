@@ -95,8 +95,8 @@ def test_s3_drop_store_failure_raises_and_the_retry_stores_one_record(world: Lam
     assert outcome["status"] == "predicted"
     assert world.keys("results/") == [RESULT_KEY]
     [item] = world.prediction_items()
-    assert item["result_key"]["S"] == RESULT_KEY
-    assert world.get_json(RESULT_KEY)["prediction_id"] == item["prediction_id"]["S"]
+    assert item.result_key == RESULT_KEY
+    assert world.get_json(RESULT_KEY)["prediction_id"] == item.record.prediction_id
 
 
 def store_for(world: LambdaWorld) -> Any:

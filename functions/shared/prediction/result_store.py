@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from request_guards.errors import PayloadTooLargeError
 
 from prediction.errors import PredictionNotFoundError, StoreUnavailableError
-from prediction.models import Prediction, PredictionRecord
+from prediction.item import StoredPrediction, from_item, item_key, to_item
+from prediction.models import PredictionRecord
 from prediction.observability import logger
 
 INCOMING_PREFIX = "incoming/"
@@ -70,18 +70,8 @@ class ResultStore:
             self._put_json(result_key, document)
         except (ClientError, BotoCoreError) as error:
             raise StoreUnavailableError("the result could not be stored; retry shortly") from error
-        item: dict[str, Any] = {
-            "prediction_id": {"S": record.prediction_id},
-            "model_version": {"S": record.model_version},
-            "predictions": {"L": [_prediction_attr(p) for p in record.predictions]},
-            "created_at": {"S": record.created_at.isoformat()},
-            "source": {"S": record.source},
-            "input_kind": {"S": input_kind},
-            "result_key": {"S": result_key},
-            "expires_at": {"N": str(int((record.created_at + self._ttl).timestamp()))},
-        }
-        if input_ref:
-            item["input_ref"] = {"S": input_ref[:2048]}
+        expires_at = int((record.created_at + self._ttl).timestamp())
+        item = to_item(StoredPrediction(record, result_key, input_kind, expires_at, input_ref))
         # A deterministic id (S3 drops) overwrites its own item on a retry: still exactly one record.
         try:
             self.dynamodb.put_item(TableName=self._table, Item=item)
@@ -91,18 +81,12 @@ class ResultStore:
 
     def get(self, prediction_id: str) -> PredictionRecord:
         response = self.dynamodb.get_item(
-            TableName=self._table, Key={"prediction_id": {"S": prediction_id}}, ConsistentRead=True
+            TableName=self._table, Key=item_key(prediction_id), ConsistentRead=True
         )
         item = response.get("Item")
         if item is None:
             raise PredictionNotFoundError(f"no prediction with id {prediction_id}")
-        return PredictionRecord(
-            prediction_id=item["prediction_id"]["S"],
-            model_version=item["model_version"]["S"],
-            predictions=[_prediction_from_attr(value["M"]) for value in item["predictions"]["L"]],
-            created_at=datetime.fromisoformat(item["created_at"]["S"]),
-            source=item["source"]["S"],
-        )
+        return from_item(item).record
 
     def save_rejection(
         self, *, rejected_key: str, source_key: str, code: str, message: str, at: datetime
@@ -163,23 +147,4 @@ def is_missing_object(error: ClientError) -> bool:
         "404",
         "NotFound",
         "NoSuchVersion",
-    )
-
-
-def _prediction_attr(prediction: Prediction) -> dict[str, Any]:
-    return {
-        "M": {
-            "breed": {"S": prediction.breed},
-            "class_index": {"N": str(prediction.class_index)},
-            # Decimal(str(x)) keeps the float's shortest repr (DynamoDB numbers are decimal).
-            "probability": {"N": str(Decimal(str(prediction.probability)))},
-        }
-    }
-
-
-def _prediction_from_attr(attr: dict[str, Any]) -> Prediction:
-    return Prediction(
-        breed=attr["breed"]["S"],
-        class_index=int(attr["class_index"]["N"]),
-        probability=float(attr["probability"]["N"]),
     )

@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from dogbreed.local.cloud.state import DUMMY_CREDENTIALS
@@ -92,26 +93,27 @@ class _FakeAwsHandler(http.server.BaseHTTPRequestHandler):
             return
         target = self.headers.get("X-Amz-Target", "")
         if target.endswith(".GetItem"):
-            item = {
-                "prediction_id": {"S": STORED_ID},
-                "model_version": {"S": "bench-1"},
-                "predictions": {
-                    "L": [
-                        {
-                            "M": {
-                                "breed": {"S": "Beagle"},
-                                "class_index": {"N": "1"},
-                                "probability": {"N": "0.8"},
-                            }
-                        }
-                    ]
-                },
-                "created_at": {"S": "2026-11-22T03:00:00+00:00"},
-                "source": {"S": "api"},
-            }
+            item = _stored_item()
             self._reply(200, json.dumps({"Item": item}).encode(), "application/x-amz-json-1.0")
             return
         self._reply(200, b"{}", "application/x-amz-json-1.0")  # PutItem, UpdateItem, DeleteItem
+
+
+def _stored_item() -> dict[str, Any]:
+    """The Predictions item GET /predictions/{id} reads, as the product's store writes it. Imported here,
+    in the stand-in's own process: the measured interpreter must import the handler's packages itself."""
+    from prediction.item import StoredPrediction, to_item
+    from prediction.models import Prediction, PredictionRecord
+
+    record = PredictionRecord(
+        prediction_id=STORED_ID,
+        model_version="bench-1",
+        predictions=[Prediction(breed="Beagle", class_index=1, probability=0.8)],
+        created_at=datetime(2026, 11, 22, 3, tzinfo=UTC),
+        source="api",
+    )
+    result_key = f"results/api/{STORED_ID}.json"
+    return to_item(StoredPrediction(record, result_key, input_kind="image", expires_at=1795000000))
 
 
 def _serve_fake_aws() -> None:

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from prediction.item import StoredPrediction, from_item
+
 from dogbreed.bench.load_reconcile import StoreSnapshot
 from dogbreed.local.cloud import state as cloud_state
 from dogbreed.local.cloud.state import CloudState
@@ -46,12 +48,10 @@ class Stores:
             for item in page.get("Contents", []):
                 yield str(item["Key"])
 
-    def items(self) -> Iterator[dict[str, Any]]:
-        paginator = self.dynamodb.get_paginator("scan")
-        for page in paginator.paginate(
-            TableName=self.table, ProjectionExpression="prediction_id, input_ref, result_key"
-        ):
-            yield from page.get("Items", [])
+    def items(self) -> Iterator[StoredPrediction]:
+        """Every Predictions item, decoded with the table's one mapper."""
+        for page in self.dynamodb.get_paginator("scan").paginate(TableName=self.table, ConsistentRead=True):
+            yield from (from_item(item) for item in page.get("Items", []))
 
     def dead_letter_keys(self) -> list[str]:
         """Object keys of the events parked in the DLQ (the S3 function's OnFailure destination: each
@@ -92,12 +92,10 @@ class Stores:
             snapshot.rejected_keys.add(incoming_key_of(key, "rejected/"))
         source = f"s3://{self.bucket}/"
         for item in self.items():
-            prediction_id = item["prediction_id"]["S"]
-            input_ref = item.get("input_ref", {}).get("S", "")
-            if prediction_id in prediction_ids:
-                snapshot.api_item_ids.add(prediction_id)
-            elif input_ref.startswith(source + incoming):
-                snapshot.drop_items[input_ref[len(source) :]] += 1
+            if item.record.prediction_id in prediction_ids:
+                snapshot.api_item_ids.add(item.record.prediction_id)
+            elif item.input_ref.startswith(source + incoming):
+                snapshot.drop_items[item.input_ref[len(source) :]] += 1
         for key in self.dead_letter_keys():
             if key.startswith(incoming):
                 snapshot.dead_lettered[key] += 1
