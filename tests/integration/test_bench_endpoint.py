@@ -33,7 +33,7 @@ LEVEL_KEYS = {
 def test_the_benchmark_runs_and_writes_the_json_report(tmp_path: Path) -> None:
     report_path = tmp_path / "bench.json"
     result = subprocess.run(
-        [sys.executable, "-m", "dogbreed", "bench", "endpoint", *SIZE, "--json", str(report_path)],
+        [sys.executable, "-m", "dogbreed", "bench", "endpoint", *SIZE, "--json-file", str(report_path)],
         capture_output=True,
         text=True,
         timeout=900 if FULL_SCALE else 300,

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from dogbreed.bench import add_json_file_argument
 from dogbreed.bench.cloud_target import ensure_endpoint, target_cloud
 from dogbreed.bench.load_traffic import drop_images
 from dogbreed.cost.batch import PathCost, batch_path_cost, drop_path_cost
@@ -184,7 +185,7 @@ def register(bench_subparsers: Any) -> None:
         default=None,
         help="images per second of one AWS transform instance (default: the measured local rate)",
     )
-    parser.add_argument("--json", type=Path, default=None, help="also write the figures as JSON to this file")
+    add_json_file_argument(parser)
     parser.set_defaults(handler=_run)
 
 
@@ -198,7 +199,7 @@ def _run(args: argparse.Namespace) -> int:
         )
         report = run_bench(state, args.images, run_id, args.timeout, args.aws_images_per_second)
     print(format_report(report))
-    if args.json is not None:
-        args.json.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    if args.json_file is not None:
+        args.json_file.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     complete = report.drop.classified == report.drop.images and report.batch.classified == report.batch.images
     return 0 if complete else 1

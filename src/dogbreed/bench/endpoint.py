@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from dogbreed.bench import add_json_file_argument
 from dogbreed.bench.endpoint_config import CONCURRENCY_LEVELS, QUICK_CONCURRENCY_LEVELS, BenchConfig
 from dogbreed.bench.endpoint_corpus import CORPUS_SIZES, build_corpus
 from dogbreed.bench.endpoint_model import (
@@ -127,7 +128,7 @@ def register(bench_subparsers: Any) -> None:
     parser.add_argument(
         "--quick", action="store_true", help="small corpus and few requests (under 2 minutes)"
     )
-    parser.add_argument("--json", type=Path, default=None, help="also write the figures as JSON to this file")
+    add_json_file_argument(parser)
     parser.add_argument("--requests", type=int, default=None, help="requests per concurrency level")
     parser.add_argument("--workers", type=int, default=1, help="model server worker processes (default 1)")
     parser.add_argument("--max-batch-size", type=int, default=4, help="server dynamic batch size (default 4)")
@@ -163,6 +164,6 @@ def _run(args: argparse.Namespace) -> int:
             report = run_benchmark(config, Path(tmp), log)
     print(format_table(report))
     print(f"(benchmark took {time.perf_counter() - start:.0f}s)")
-    if args.json is not None:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    if args.json_file is not None:
+        args.json_file.write_text(json.dumps(report, indent=2) + "\n")
     return 0

@@ -27,6 +27,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from dogbreed.bench import add_json_file_argument
 from dogbreed.bench.lambda_cold import cold_init
 from dogbreed.bench.lambda_fake_aws import FUNCTION_ENV
 
@@ -96,7 +97,7 @@ def register(bench_subparsers: Any) -> None:
     parser.add_argument("--warmup", type=int, default=30, help="unmeasured invocations per scenario first")
     parser.add_argument("--repeats", type=int, default=5, help="fresh interpreters per cold-init figure")
     parser.add_argument("--quick", action="store_true", help="60 invocations, 3 interpreters")
-    parser.add_argument("--json", type=Path, default=None, help="also write the figures as JSON to this file")
+    add_json_file_argument(parser)
     parser.set_defaults(handler=_run)
 
 
@@ -104,6 +105,6 @@ def _run(args: argparse.Namespace) -> int:
     iterations, repeats = (60, 3) if args.quick else (args.iterations, args.repeats)
     report = run_benchmark(iterations, min(args.warmup, iterations), repeats)
     print(format_report(report))
-    if args.json is not None:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    if args.json_file is not None:
+        args.json_file.write_text(json.dumps(report, indent=2) + "\n")
     return 0

@@ -28,6 +28,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from dogbreed.bench import add_json_file_argument
 from dogbreed.bench.cloud_target import ensure_endpoint, target_cloud
 from dogbreed.bench.load_reconcile import RequestOutcome, failures, reconcile, status_histogram
 from dogbreed.bench.load_report import LoadReport, format_report
@@ -116,7 +117,7 @@ def register(bench_subparsers: Any) -> None:
         help="how long the drops may take to be accounted for, from the first put (default 900)",
     )
     parser.add_argument("--model-dir", type=Path, default=None, help="served when no endpoint is InService")
-    parser.add_argument("--json", type=Path, default=None, help="also write the figures as JSON to this file")
+    add_json_file_argument(parser)
     parser.set_defaults(handler=_run)
 
 
@@ -138,6 +139,6 @@ def _run(args: argparse.Namespace) -> int:
             run_id=run_id,
         )
     print(format_report(report))
-    if args.json is not None:
-        args.json.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
+    if args.json_file is not None:
+        args.json_file.write_text(json.dumps(report.to_dict(), indent=2) + "\n")
     return 0 if report.passed else 1
