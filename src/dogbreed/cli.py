@@ -37,9 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dogbreed", description="Dog-breed classifier: data tools, training, serving, local cloud."
     )
-    parser.add_argument(
-        "--version", action="version", version=f"%(prog)s {importlib.metadata.version('dogbreed')}"
-    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in COMMAND_MODULES:
@@ -61,6 +59,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"dogbreed {args.command}: error: {error}", file=sys.stderr)
         return 1
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("dogbreed")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "(not installed)"
 
 
 def _expected(error: Exception) -> bool:

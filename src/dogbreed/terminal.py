@@ -9,7 +9,6 @@ while a command waits.
 from __future__ import annotations
 
 import io
-import shutil
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -18,8 +17,9 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-# Wide enough that a piped table (a file, a test, `| grep`) is never folded.
-_PIPED_WIDTH = 240
+# Wide enough that no row is ever cut or folded: a row wider than the terminal wraps there, as a
+# long line of text does, and a piped table (a file, `| grep`, a test) keeps one line per row.
+_RENDER_WIDTH = 1000
 
 
 def text_table(
@@ -37,12 +37,12 @@ def text_table(
         table.add_column(header, justify="right" if index in right_aligned else "left", no_wrap=True)
     for row in rows:
         table.add_row(*(str(cell) for cell in row))
-    width = shutil.get_terminal_size().columns if sys.stdout.isatty() else _PIPED_WIDTH
+    buffer = io.StringIO()
     console = Console(
-        file=io.StringIO(), width=width, color_system=None, markup=False, highlight=False, emoji=False
+        file=buffer, width=_RENDER_WIDTH, color_system=None, markup=False, highlight=False, emoji=False
     )
     console.print(table)
-    text = console.file.getvalue()  # type: ignore[attr-defined]
+    text = buffer.getvalue()
     return "\n".join(" " * indent + line.rstrip() for line in text.rstrip("\n").splitlines())
 
 

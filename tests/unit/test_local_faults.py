@@ -177,6 +177,55 @@ def test_rest_json_fault_matches_the_operation_botocores_model_names(aws: Any) -
     assert fault.hits == 1
 
 
+def test_cbor_protocol_fault_is_an_error_botocore_parses(aws: Any) -> None:
+    client, registry = aws
+    cloudwatch = client("cloudwatch")  # botocore speaks smithy-rpc-v2-cbor to CloudWatch
+    registry.add(
+        build_fault(
+            {"kind": "aws", "service": "monitoring", "operation": "PutMetricData", "error": "Throttling"}
+        )
+    )
+
+    with pytest.raises(ClientError) as raised:
+        cloudwatch.put_metric_data(Namespace="DogBreed", MetricData=[{"MetricName": "m", "Value": 1.0}])
+
+    assert raised.value.response["Error"] == {
+        "Code": "Throttling",
+        "Message": raised.value.response["Error"]["Message"],
+    }
+    assert "injected fault" in raised.value.response["Error"]["Message"]
+    assert cloudwatch.list_metrics(Namespace="DogBreed")["Metrics"] == []  # nothing was stored
+
+
+def test_a_request_no_model_explains_meets_only_faults_without_an_operation() -> None:
+    from werkzeug.test import EnvironBuilder
+
+    from dogbreed.local.cloud.faults import aws_fault_matches, error_response, read_request, request_protocol
+
+    signed = {
+        "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20261206/us-east-1/dynamodb/aws4_request, x",
+        "X-Amz-Target": "DynamoDB_20120810.PutItem",
+        "Content-Type": "application/x-amz-json-1.0",
+    }
+    builder = EnvironBuilder(method="POST", path="/", data=b"{not json", headers=list(signed.items()))
+    environ = builder.get_environ()
+
+    read = read_request(environ)  # the body is not the JSON it claims to be: no operation, no crash
+    assert read is not None
+    call, api = read
+    put_item = build_fault({"kind": "aws", "service": "dynamodb", "operation": "PutItem"})
+    any_call = build_fault({"kind": "aws", "service": "dynamodb"})
+
+    assert api is None
+    assert not aws_fault_matches(put_item, call, api)
+    assert aws_fault_matches(any_call, call, api)
+    assert error_response(any_call, request_protocol(call, api))[1][0] == (
+        "Content-Type",
+        "application/x-amz-json-1.0",
+    )
+    assert environ["wsgi.input"].read() == b"{not json"  # put back for moto
+
+
 # --- the sagemaker-runtime hook --------------------------------------------------------------------
 
 

@@ -38,6 +38,10 @@ def test_an_item_decodes_to_the_prediction_it_was_written_from() -> None:
     item = to_item(stored)
 
     assert from_item(item) == stored
+    assert set(item) == {  # the layout docs/api.md documents
+        *("prediction_id", "model_version", "predictions", "created_at", "source"),
+        *("input_kind", "input_ref", "result_key", "expires_at"),
+    }
     assert item["predictions"]["L"][1]["M"]["probability"] == {"N": "0.1"}  # the float's shortest repr
     assert {key: item[key] for key in item_key(RECORD.prediction_id)} == item_key(RECORD.prediction_id)
 

@@ -28,7 +28,7 @@ class StoredPrediction:
 
     record: PredictionRecord
     result_key: str
-    input_kind: str  # image | url | s3_uri | s3_object
+    input_kind: str  # prediction.models.InputKind: url | image | s3_uri | binary | s3_event
     expires_at: int  # epoch seconds
     input_ref: str = ""
 

@@ -81,7 +81,8 @@ def _print_final(status: Any, as_json: bool) -> int:
             f"of {summary['inputs']} inputs in {summary['duration_seconds']} s"
         )
         breeds = [(count, breed) for breed, count in list(summary["breeds"].items())[:10]]
-        print(text_table(("IMAGES", "BREED"), breeds, right=(0,), indent=2))
+        if breeds:
+            print(text_table(("IMAGES", "BREED"), breeds, right=(0,), indent=2))
         for item in summary.get("rejections", [])[:10]:
             print(f"  rejected {item['input']}: {item['code']} ({item['message']})")
     return 0 if status.execution == "SUCCEEDED" else 1

@@ -203,13 +203,13 @@ def _env(args: argparse.Namespace) -> int:
 
         try:
             path = write_profile(args.profile, state.profile())
-        except (ValueError, OSError) as error:
+        except ValueError as error:
             print(f"dogbreed local env: error: {error}", file=sys.stderr)
             return 2
         environment = {key: value for key, value in environment.items() if key.startswith("DOGBREED_")}
         print(
-            f"wrote profile {args.profile} to {path}: aws --profile {args.profile} ..., "
-            f"AWS_PROFILE={args.profile} for one command",
+            f"wrote profile {args.profile} to {path}: aws --profile {args.profile} ... "
+            "(AWS_ENDPOINT_URL or AWS_ACCESS_KEY_ID set in the shell still win over any profile)",
             file=sys.stderr,
         )
     print(cloud_state.shell_exports(environment))

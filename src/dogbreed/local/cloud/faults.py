@@ -223,32 +223,48 @@ def _describe(fault: Fault) -> str:
 # --------------------------------------------------------------------------- AWS API faults
 
 
-def read_request(environ: dict[str, Any]) -> tuple[RecordedCall, ApiCall] | None:
+def read_request(environ: dict[str, Any]) -> tuple[RecordedCall, ApiCall | None] | None:
     """The request to moto's server and the API call it is, read as the IAM recorder reads calls
-    (botocore's service models); None when it is unsigned or no modelled operation."""
+    (botocore's service models; None for a request no model explains); None when it is unsigned."""
     scope = credential_scope(environ.get("HTTP_AUTHORIZATION", ""), environ.get("QUERY_STRING", ""))
     if scope is None:
         return None
     call = wsgi_call(environ, scope)
     try:
         return call, read_call(call)
-    except UnreadableCall:
-        return None
+    except (UnreadableCall, ValueError):  # ValueError: a body that is not the JSON it claims to be
+        return call, None
 
 
-def aws_fault_matches(fault: Fault, call: RecordedCall, api: ApiCall) -> bool:
-    """Service (the SigV4 name), operation and a substring of the path, query string or RPC body."""
+def aws_fault_matches(fault: Fault, call: RecordedCall, api: ApiCall | None) -> bool:
+    """Service (the SigV4 name), operation (only a fault without one matches an unreadable request)
+    and a substring of the path, query string or RPC body."""
     text = f"{call.path}?{call.query}\n{call.body.decode('utf-8', errors='replace')}"
+    operation = api.operation.lower() if api is not None else None
     return (
         fault.service == call.service
-        and (not fault.operation or fault.operation.lower() == api.operation.lower())
+        and (not fault.operation or fault.operation.lower() == operation)
         and fault.resource in text
     )
+
+
+def request_protocol(call: RecordedCall, api: ApiCall | None) -> str:
+    if api is not None:
+        return api.protocol
+    if call.header("x-amz-target"):
+        return "json"
+    if call.header("content-type").startswith("application/x-www-form-urlencoded"):
+        return "query"
+    return "rest-xml" if call.service == "s3" else "rest-json"
 
 
 def error_response(fault: Fault, protocol: str) -> tuple[int, list[tuple[str, str]], bytes]:
     """The error as the request's protocol spells it, so botocore raises the modeled ClientError."""
     request_id = str(uuid.uuid4())
+    if protocol == "smithy-rpc-v2-cbor":  # CloudWatch's protocol in botocore
+        body = _cbor_text_map({"__type": fault.error, "message": fault.message})
+        headers = [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor")]
+        return fault.status, [*headers, ("x-amzn-RequestId", request_id)], body
     if protocol not in ("rest-xml", "query"):
         content_type = "application/x-amz-json-1.0" if protocol == "json" else "application/json"
         body = json.dumps({"__type": fault.error, "message": fault.message}).encode()
@@ -287,10 +303,26 @@ class AwsFaultMiddleware:
         fault = self._faults.take("aws", lambda candidate: aws_fault_matches(candidate, call, api))
         if fault is None:
             return self._app(environ, start_response)
-        status, headers, body = error_response(fault, api.protocol)
+        status, headers, body = error_response(fault, request_protocol(call, api))
         headers.append(("Content-Length", str(len(body))))
         start_response(f"{status} {_reason(status)}", headers)
         return [body]
+
+
+def _cbor_text_map(document: dict[str, str]) -> bytes:
+    """A CBOR map of text strings (RFC 8949: major types 5 and 3), all an error body needs."""
+
+    def head(major: int, length: int) -> bytes:
+        if length < 24:
+            return bytes([major << 5 | length])
+        size = next(size for size in (1, 2, 4, 8) if length < 1 << (8 * size))
+        return bytes([major << 5 | {1: 24, 2: 25, 4: 26, 8: 27}[size]]) + length.to_bytes(size, "big")
+
+    out = bytearray(head(5, len(document)))
+    for key, value in document.items():
+        for text in (key.encode(), value.encode()):
+            out += head(3, len(text)) + text
+    return bytes(out)
 
 
 def _reason(status: int) -> str:

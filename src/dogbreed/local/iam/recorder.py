@@ -80,7 +80,10 @@ def wsgi_call(environ: dict[str, Any], scope: tuple[str, str, str]) -> RecordedC
     if environ.get("CONTENT_TYPE"):
         headers.append(("content-type", environ["CONTENT_TYPE"]))
     body = b""
-    length = int(environ.get("CONTENT_LENGTH") or 0)
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:  # not a length: the app answers the request as it is
+        length = 0
     if _is_rpc(headers) and 0 < length <= MAX_BODY_BYTES:
         body = get_input_stream(environ).read()
         environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))

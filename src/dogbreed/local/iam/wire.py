@@ -85,8 +85,11 @@ def read_call(call: RecordedCall) -> ApiCall:
                 return ApiCall(model.service_name, prefix, operation, _json(call.body), "json")
         raise UnreadableCall(f"{call.service}: unknown target {target}")
     form = dict(parse_qsl(call.body.decode("utf-8", "replace")))
-    if call.header("content-type").startswith("application/x-www-form-urlencoded") and "Action" in form:
-        operation = form.pop("Action")
+    is_form = call.header("content-type").startswith("application/x-www-form-urlencoded")
+    # A form without Action is a query call whose body was not kept, unless the service is REST (an S3
+    # object uploaded as a form): every query operation is POST /, so no route could tell them apart.
+    if is_form and ("Action" in form or any(m.metadata["protocol"] == "query" for m in models)):
+        operation = form.pop("Action", "")
         for model in models:
             if operation in model.operation_names:
                 return ApiCall(model.service_name, prefix, operation, form, "query")
