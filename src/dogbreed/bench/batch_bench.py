@@ -28,7 +28,6 @@ from typing import Any
 
 from dogbreed.bench import add_json_file_argument
 from dogbreed.bench.cloud_target import ensure_endpoint, target_cloud
-from dogbreed.bench.load_traffic import drop_images
 from dogbreed.cost.batch import PathCost, batch_path_cost, drop_path_cost
 from dogbreed.cost.estimate import environment_parameters, load_prices
 from dogbreed.local.cloud import state as cloud_state
@@ -87,6 +86,8 @@ def _wait(done: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def run_drop(state: CloudState, images: int, run_id: str, timeout: float) -> PathRun:
+    from dogbreed.bench.load_traffic import drop_images  # numpy: not at the CLI's parser build
+
     s3, bucket = state.client("s3"), state.outputs["InferenceBucketName"]
     relative = f"bench-{run_id}/"
     started = time.monotonic()
@@ -103,6 +104,7 @@ def run_drop(state: CloudState, images: int, run_id: str, timeout: float) -> Pat
 
 def run_batch(state: CloudState, images: int, run_id: str, timeout: float) -> PathRun:
     from dogbreed.batch import submit, wait_for_execution
+    from dogbreed.bench.load_traffic import drop_images  # numpy: not at the CLI's parser build
 
     s3, bucket = state.client("s3"), state.outputs["InferenceBucketName"]
     batch_id = f"bench-{run_id}"

@@ -32,8 +32,6 @@ from dogbreed.bench import add_json_file_argument
 from dogbreed.bench.cloud_target import ensure_endpoint, target_cloud
 from dogbreed.bench.load_reconcile import RequestOutcome, failures, reconcile, status_histogram
 from dogbreed.bench.load_report import LoadReport, format_report
-from dogbreed.bench.load_stores import Stores, wait_accounted
-from dogbreed.bench.load_traffic import drop_images, send_api_load
 from dogbreed.local.cloud import state as cloud_state
 from dogbreed.local.cloud.state import CloudState
 
@@ -53,6 +51,10 @@ def run_load(
     run_id: str | None = None,
 ) -> LoadReport:
     """The API load and the drops at the same time on `state`'s cloud, then the reconciliation."""
+    # Imported here: building the CLI's parser imports this module, and these load numpy and pydantic.
+    from dogbreed.bench.load_stores import Stores, wait_accounted
+    from dogbreed.bench.load_traffic import drop_images, send_api_load
+
     run_id = run_id or f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
     run_prefix = f"load-{run_id}/"
     stores = Stores.for_state(state)
