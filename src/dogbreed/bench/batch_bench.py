@@ -32,6 +32,7 @@ from dogbreed.cost.batch import PathCost, batch_path_cost, drop_path_cost
 from dogbreed.cost.estimate import environment_parameters, load_prices
 from dogbreed.local.cloud import state as cloud_state
 from dogbreed.local.cloud.state import CloudState
+from dogbreed.terminal import text_table
 
 DEFAULT_IMAGES = 200
 DEFAULT_TIMEOUT_SECONDS = 900.0
@@ -144,18 +145,24 @@ def run_bench(
 
 
 def format_report(report: BatchBenchReport) -> str:
-    lines = [
-        f"{'path':<16} {'images':>7} {'classified':>10} {'seconds':>8} {'images/s':>9} {'vs drop':>8} "
-        f"{'$/1M images on AWS':>19}"
-    ]
+    rows = []
     for run, cost in ((report.drop, report.drop_cost), (report.batch, report.batch_cost)):
         ratio = (
             run.images_per_second / report.drop.images_per_second if report.drop.images_per_second else 0.0
         )
-        lines.append(
-            f"{run.path:<16} {run.images:>7} {run.classified:>10} {run.seconds:>8.1f} "
-            f"{run.images_per_second:>9.1f} {ratio:>7.2f}x {cost.usd_per_million:>19.2f}"
+        rows.append(
+            (
+                run.path,
+                run.images,
+                run.classified,
+                f"{run.seconds:.1f}",
+                f"{run.images_per_second:.1f}",
+                f"{ratio:.2f}x",
+                f"{cost.usd_per_million:.2f}",
+            )
         )
+    headers = ("path", "images", "classified", "seconds", "images/s", "vs drop", "$/1M images on AWS")
+    lines = [text_table(headers, rows, right=range(1, 7))]
     ratio = report.drop_cost.usd_per_million / report.batch_cost.usd_per_million
     lines += [
         "",

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from dogbreed.bench.endpoint_traffic import LevelResult, agreement
+from dogbreed.terminal import text_table
 
 COMPUTE_CEILING_NOTE = 23.0  # ResNet50 fp32 images/s this class of CPU reaches (quoted target)
 
@@ -59,23 +60,27 @@ def level_rows(
 
 
 def format_table(report: dict[str, Any]) -> str:
-    header = (
-        f"{'server':<6} {'c':>3} {'img/s':>7} {'base img/s':>10} {'ratio':>6} {'srv p50':>8} {'srv p99':>8} "
-        f"{'base p50':>8} {'base p99':>8} {'top1 agr':>8}"
-    )
-    rows = [header]
+    headers = ("server", "c", "img/s", "base img/s", "ratio", "srv p50", "srv p99", "base p50", "base p99")
     tables = [("fp32", report["levels"])]
     if "int8_levels" in report:
         tables.append(("int8", report["int8_levels"]))
-    for name, levels in tables:
-        for level in levels:
-            rows.append(
-                f"{name:<6} {level['concurrency']:>3} {level['server_images_per_s']:>7.2f} "
-                f"{level['baseline_images_per_s']:>10.2f} {level['ratio']:>5.2f}x "
-                f"{level['server_p50_ms']:>7.0f}ms {level['server_p99_ms']:>7.0f}ms "
-                f"{level['baseline_p50_ms']:>7.0f}ms {level['baseline_p99_ms']:>7.0f}ms "
-                f"{level['top1_agreement']:>8.2%}"
-            )
+    cells = [
+        (
+            name,
+            level["concurrency"],
+            f"{level['server_images_per_s']:.2f}",
+            f"{level['baseline_images_per_s']:.2f}",
+            f"{level['ratio']:.2f}x",
+            *(
+                f"{level[key]:.0f}ms"
+                for key in ("server_p50_ms", "server_p99_ms", "baseline_p50_ms", "baseline_p99_ms")
+            ),
+            f"{level['top1_agreement']:.2%}",
+        )
+        for name, levels in tables
+        for level in levels
+    ]
+    rows = text_table((*headers, "top1 agr"), cells, right=range(1, 10)).splitlines()
     ceiling = report["model"]["compute_ceiling"]
     for name, levels in tables:
         best = max(level["server_images_per_s"] for level in levels)

@@ -30,6 +30,7 @@ from typing import Any
 from dogbreed.bench import add_json_file_argument
 from dogbreed.bench.lambda_cold import cold_init
 from dogbreed.bench.lambda_fake_aws import FUNCTION_ENV
+from dogbreed.terminal import text_table
 
 TARGET_P50_MS = 5.0
 TARGET_P99_MS = 20.0
@@ -67,21 +68,31 @@ def format_report(report: dict[str, Any]) -> str:
         f"{report['cpus']} CPUs, load average {report['load_average']:.1f} at the end)",
         "",
         "warm handler overhead, endpoint call excluded",
-        f"  {'scenario':<34}{'n':>6}{'p50 ms':>9}{'p99 ms':>9}  p50/target  p99/target",
+        text_table(
+            ("scenario", "n", "p50 ms", "p99 ms", "p50/target", "p99/target"),
+            [
+                (
+                    name,
+                    figures["n"],
+                    f"{figures['p50_ms']:.2f}",
+                    f"{figures['p99_ms']:.2f}",
+                    f"{figures['p50_ms'] / TARGET_P50_MS:.2f}",
+                    f"{figures['p99_ms'] / TARGET_P99_MS:.2f}",
+                )
+                for name, figures in warm["scenarios"].items()
+            ],
+            right=range(1, 6),
+            indent=2,
+        ),
     ]
-    for name, figures in warm["scenarios"].items():
-        lines.append(
-            f"  {name:<34}{figures['n']:>6}{figures['p50_ms']:>9.2f}{figures['p99_ms']:>9.2f}"
-            f"  {figures['p50_ms'] / TARGET_P50_MS:>10.2f}  {figures['p99_ms'] / TARGET_P99_MS:>10.2f}"
-        )
     lines.append(
         f"  targets: p50 < {TARGET_P50_MS:.0f} ms, p99 < {TARGET_P99_MS:.0f} ms (ratio < 1 meets them)"
     )
     cold = report["cold_ms"]
     bare = cold["bare Powertools import"]
     lines += ["", "cold init, fresh interpreter, median (Tracer enabled)"]
-    for label, value in cold.items():
-        lines.append(f"  {label:<34}{value:>9.1f} ms   x{value / bare:.2f} of bare Powertools")
+    rows = [(label, f"{value:.1f}", f"x{value / bare:.2f}") for label, value in cold.items()]
+    lines.append(text_table(("import", "ms", "of bare Powertools"), rows, right=(1, 2), indent=2))
     lines.append(f"  target: handler import < {TARGET_COLD_MS:.0f} ms")
     return "\n".join(lines)
 

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from dogbreed.bench.load_reconcile import Failure, PathRow
+from dogbreed.terminal import text_table
 
 
 def percentile(values: Iterable[float], q: float) -> float:
@@ -90,15 +91,25 @@ def format_report(report: LoadReport) -> str:
         f"{report.drop_put_seconds:.1f} s; {settled}",
         "",
         "reconciliation (records counted in the stores)",
-        f"  {'path':<9}{'sent':>7}{'ok':>7}{'503':>7}{'S3 results':>12}{'DynamoDB items':>16}"
-        f"{'lost':>7}{'duplicated':>12}",
+        text_table(
+            ("path", "sent", "ok", "503", "S3 results", "DynamoDB items", "lost", "duplicated"),
+            [
+                (
+                    row.path,
+                    row.sent,
+                    row.ok,
+                    "-" if row.unavailable is None else row.unavailable,
+                    row.s3_results,
+                    row.dynamodb_items,
+                    row.lost,
+                    row.duplicated,
+                )
+                for row in report.rows
+            ],
+            right=range(1, 8),
+            indent=2,
+        ),
     ]
-    for row in report.rows:
-        unavailable = "-" if row.unavailable is None else str(row.unavailable)
-        lines.append(
-            f"  {row.path:<9}{row.sent:>7}{row.ok:>7}{unavailable:>7}{row.s3_results:>12}"
-            f"{row.dynamodb_items:>16}{row.lost:>7}{row.duplicated:>12}"
-        )
     lines.append(f"  rejected/ records: {report.rejected}; S3 function DLQ messages: {report.dead_lettered}")
     lines.append("")
     if report.failures:
