@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dogbreed", description="Dog-breed classifier: data tools, training, serving, local cloud."
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of a failure (anywhere)")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
@@ -47,7 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    # --debug is global, as in the AWS CLI: accepted after the command too (not after a "--")
+    end = arguments.index("--") if "--" in arguments else len(arguments)
+    debug = "--debug" in arguments[:end]
+    if debug:
+        arguments.remove("--debug")
+    args = parser.parse_args(arguments)
+    args.debug = debug
     handler: Handler = args.handler
     try:
         return handler(args)

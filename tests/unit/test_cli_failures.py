@@ -40,9 +40,13 @@ def test_an_aws_failure_is_one_line_on_stderr_and_status_1(capsys: pytest.Captur
 
 
 @pytest.mark.usefixtures("no_credentials")
-def test_debug_shows_the_failure_as_it_was_raised() -> None:
+@pytest.mark.parametrize(
+    "argv",
+    [["--debug", "batch", "status", "dogbreed-batch-1"], ["batch", "status", "dogbreed-batch-1", "--debug"]],
+)
+def test_debug_anywhere_shows_the_failure_as_it_was_raised(argv: list[str]) -> None:
     with pytest.raises(NoCredentialsError):
-        main(["--debug", "batch", "status", "dogbreed-batch-1"])
+        main(argv)
 
 
 def test_a_usage_error_is_status_2(capsys: pytest.CaptureFixture[str]) -> None:
