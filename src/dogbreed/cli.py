@@ -12,6 +12,7 @@ import importlib
 import importlib.metadata
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 # One line per command group; keep alphabetical.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -38,23 +39,28 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dogbreed", description="Dog-breed classifier: data tools, training, serving, local cloud."
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    parser.add_argument("--debug", action="store_true", help="show the traceback of a failure (anywhere)")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
+    debug = "show the traceback of a failure"
+    _add_to_every_command(parser, "--debug", action="store_true", default=argparse.SUPPRESS, help=debug)
     return parser
+
+
+def _add_to_every_command(parser: argparse.ArgumentParser, *flags: str, **options: Any) -> None:
+    """A global option every (sub)command accepts too, as the AWS CLI's are: `dogbreed batch status X
+    --debug` as well as `dogbreed --debug batch ...` (the SUPPRESS default keeps the global value)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in dict.fromkeys(action.choices.values()):  # aliases share one parser
+                command.add_argument(*flags, **options)
+                _add_to_every_command(command, *flags, **options)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    arguments = list(sys.argv[1:] if argv is None else argv)
-    # --debug is global, as in the AWS CLI: accepted after the command too (not after a "--")
-    end = arguments.index("--") if "--" in arguments else len(arguments)
-    debug = "--debug" in arguments[:end]
-    if debug:
-        arguments.remove("--debug")
-    args = parser.parse_args(arguments)
-    args.debug = debug
+    args = parser.parse_args(argv)
     handler: Handler = args.handler
     try:
         return handler(args)

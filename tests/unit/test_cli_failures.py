@@ -42,7 +42,11 @@ def test_an_aws_failure_is_one_line_on_stderr_and_status_1(capsys: pytest.Captur
 @pytest.mark.usefixtures("no_credentials")
 @pytest.mark.parametrize(
     "argv",
-    [["--debug", "batch", "status", "dogbreed-batch-1"], ["batch", "status", "dogbreed-batch-1", "--debug"]],
+    [
+        ["--debug", "batch", "status", "dogbreed-batch-1"],
+        ["batch", "status", "dogbreed-batch-1", "--debug"],
+        ["--debug", "batch", "status", "dogbreed-batch-1", "--deb"],  # twice, and abbreviated
+    ],
 )
 def test_debug_anywhere_shows_the_failure_as_it_was_raised(argv: list[str]) -> None:
     with pytest.raises(NoCredentialsError):

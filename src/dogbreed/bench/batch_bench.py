@@ -87,7 +87,7 @@ def _wait(done: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def run_drop(state: CloudState, images: int, run_id: str, timeout: float) -> PathRun:
-    from dogbreed.bench.load_traffic import drop_images  # numpy: not at the CLI's parser build
+    from dogbreed.bench.load_traffic import drop_images  # here, not when the CLI builds its parser
 
     s3, bucket = state.client("s3"), state.outputs["InferenceBucketName"]
     relative = f"bench-{run_id}/"
@@ -105,7 +105,7 @@ def run_drop(state: CloudState, images: int, run_id: str, timeout: float) -> Pat
 
 def run_batch(state: CloudState, images: int, run_id: str, timeout: float) -> PathRun:
     from dogbreed.batch import submit, wait_for_execution
-    from dogbreed.bench.load_traffic import drop_images  # numpy: not at the CLI's parser build
+    from dogbreed.bench.load_traffic import drop_images  # here, not when the CLI builds its parser
 
     s3, bucket = state.client("s3"), state.outputs["InferenceBucketName"]
     batch_id = f"bench-{run_id}"

@@ -51,7 +51,7 @@ def run_load(
     run_id: str | None = None,
 ) -> LoadReport:
     """The API load and the drops at the same time on `state`'s cloud, then the reconciliation."""
-    # Imported here: building the CLI's parser imports this module, and these load numpy and pydantic.
+    # Imported here, not when the CLI builds its parser (which imports this module): they load pydantic.
     from dogbreed.bench.load_stores import Stores, wait_accounted
     from dogbreed.bench.load_traffic import drop_images, send_api_load
 
