@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 Handler = Callable[[argparse.Namespace], int]
+DEBUG_HELP = "show the traceback of a failure"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,12 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dogbreed", description="Dog-breed classifier: data tools, training, serving, local cloud."
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
-    parser.add_argument("--debug", action="store_true", help="show the traceback of a failure")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
-    debug = "show the traceback of a failure"
-    _add_to_every_command(parser, "--debug", action="store_true", default=argparse.SUPPRESS, help=debug)
+    _add_to_every_command(parser, "--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
     return parser
 
 

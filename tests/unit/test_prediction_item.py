@@ -8,10 +8,12 @@ from datetime import UTC, datetime
 from prediction.item import (
     KEY_ATTRIBUTE,
     MAX_INPUT_REF,
+    REFERENCE_ATTRIBUTES,
     TTL_ATTRIBUTE,
     StoredPrediction,
     from_item,
     item_key,
+    reference_from_item,
     to_item,
 )
 from prediction.models import Prediction, PredictionRecord
@@ -38,6 +40,8 @@ def test_an_item_decodes_to_the_prediction_it_was_written_from() -> None:
     item = to_item(stored)
 
     assert from_item(item) == stored
+    projected = {name: item[name] for name in REFERENCE_ATTRIBUTES}  # what a projected scan returns
+    assert reference_from_item(projected) == (RECORD.prediction_id, "results/api/x.json", stored.input_ref)
     assert set(item) == {  # the layout docs/api.md documents
         *("prediction_id", "model_version", "predictions", "created_at", "source"),
         *("input_kind", "input_ref", "result_key", "expires_at"),

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from prediction.item import StoredPrediction, from_item
+from prediction.item import REFERENCE_ATTRIBUTES, ItemReference, reference_from_item
 
 from dogbreed.bench.load_reconcile import StoreSnapshot
 from dogbreed.local.cloud import state as cloud_state
@@ -48,10 +48,14 @@ class Stores:
             for item in page.get("Contents", []):
                 yield str(item["Key"])
 
-    def items(self) -> Iterator[StoredPrediction]:
-        """Every Predictions item, decoded with the table's one mapper."""
-        for page in self.dynamodb.get_paginator("scan").paginate(TableName=self.table, ConsistentRead=True):
-            yield from (from_item(item) for item in page.get("Items", []))
+    def items(self) -> Iterator[ItemReference]:
+        """Every Predictions item's reference, read with the table's one mapper; the scan is projected
+        on the reference attributes (it runs once a second while the drops settle)."""
+        pages = self.dynamodb.get_paginator("scan").paginate(
+            TableName=self.table, ProjectionExpression=", ".join(REFERENCE_ATTRIBUTES), ConsistentRead=True
+        )
+        for page in pages:
+            yield from (reference_from_item(item) for item in page.get("Items", []))
 
     def dead_letter_keys(self) -> list[str]:
         """Object keys of the events parked in the DLQ (the S3 function's OnFailure destination: each
@@ -92,8 +96,8 @@ class Stores:
             snapshot.rejected_keys.add(incoming_key_of(key, "rejected/"))
         source = f"s3://{self.bucket}/"
         for item in self.items():
-            if item.record.prediction_id in prediction_ids:
-                snapshot.api_item_ids.add(item.record.prediction_id)
+            if item.prediction_id in prediction_ids:
+                snapshot.api_item_ids.add(item.prediction_id)
             elif item.input_ref.startswith(source + incoming):
                 snapshot.drop_items[item.input_ref[len(source) :]] += 1
         for key in self.dead_letter_keys():
