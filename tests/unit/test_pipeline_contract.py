@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from dogbreed_job.metrics import METRIC_DEFINITIONS
+from jsonata import jsonata
 
 from dogbreed import REPO_ROOT, STATE_MACHINE_PATH
 from dogbreed.aws import service_models
@@ -168,6 +169,51 @@ def test_the_definition_is_jsonata_throughout(file: str) -> None:
     for name, state in definition["States"].items():
         assert not JSONPATH_FIELDS & set(state), f"{name} uses JSONPath fields"
         assert state.get("QueryLanguage", "JSONata") == "JSONata"
+
+
+_JSONATA_CALL = re.compile(r"\$(\w+)\s*\(")
+_JSONATA_DEFINED = re.compile(r"\$(\w+)\s*:=\s*function\b")
+
+
+def _jsonata_expressions(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value] if value.startswith("{%") and value.endswith("%}") else []
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    return [expression for item in items for expression in _jsonata_expressions(item)]
+
+
+def jsonata_function_problems(definition: dict[str, Any]) -> list[str]:
+    """Calls of functions Step Functions does not offer (a function the expression defines is fine)."""
+    problems = []
+    for expression in _jsonata_expressions(definition):
+        defined = set(_JSONATA_DEFINED.findall(expression))
+        problems += [
+            f"${name}() in {expression[:80]}"
+            for name in _JSONATA_CALL.findall(expression)
+            if name not in sfn_rules.JSONATA_FUNCTIONS and name not in defined
+        ]
+    return problems
+
+
+@pytest.mark.parametrize("file", sorted(DEFINITIONS))
+def test_every_jsonata_function_called_is_one_step_functions_offers(file: str) -> None:
+    assert jsonata_function_problems(DEFINITIONS[file]) == []
+
+
+def test_eval_and_unknown_functions_are_caught_by_the_check() -> None:
+    state = {
+        "Output": "{% $eval($states.input.cause).reason %}",
+        "Assign": {"x": ["{% $fromJson('1') %}", "{% ($f := function($v) { $v }; $f(1)) %}"]},
+    }
+    assert [problem.split("(")[0] for problem in jsonata_function_problems({"States": {"S": state}})] == [
+        "$eval",
+        "$fromJson",
+    ]
+
+
+def test_the_jsonata_library_named_is_the_one_the_local_evaluator_implements() -> None:
+    library = set(jsonata.Jsonata.static_frame.bindings)
+    assert sfn_rules.JSONATA_FUNCTIONS - {"partition", "range", "hash", "uuid", "parse"} <= library
 
 
 @pytest.mark.parametrize("path", STATE_MACHINE_FILES, ids=lambda path: path.name)

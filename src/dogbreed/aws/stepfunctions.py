@@ -55,6 +55,31 @@ STATES_ERRORS: Final = frozenset(
     }
 )
 
+# The functions a JSONata expression may call ("Transforming data with JSONata in Step Functions"):
+# the JSONata 2.0.6 function library except `$eval` ("`$eval` is not available, use `$parse`
+# instead"), and Step Functions' own `$partition`, `$range`, `$hash`, `$random` (seeded), `$uuid`
+# and `$parse`.
+JSONATA_FUNCTIONS: Final = frozenset(
+    {
+        # string
+        "string", "length", "substring", "substringBefore", "substringAfter", "uppercase",
+        "lowercase", "trim", "pad", "contains", "split", "join", "match", "replace",
+        "base64encode", "base64decode", "encodeUrlComponent", "encodeUrl", "decodeUrlComponent",
+        "decodeUrl",
+        # numeric
+        "number", "abs", "floor", "ceil", "round", "power", "sqrt", "random", "formatNumber",
+        "formatBase", "formatInteger", "parseInteger",
+        # aggregation, boolean, array
+        "sum", "max", "min", "average", "boolean", "not", "exists", "count", "append", "sort",
+        "reverse", "shuffle", "distinct", "zip",
+        # object, date and time, higher-order
+        "keys", "lookup", "spread", "merge", "sift", "each", "error", "assert", "type", "now",
+        "millis", "fromMillis", "toMillis", "map", "filter", "single", "reduce",
+        # Step Functions' own
+        "partition", "range", "hash", "uuid", "parse",
+    }
+)  # fmt: skip
+
 # AWS SDK integration service names (the SDK's module names in the resource ARN): boto3's client name
 # and the PascalCase prefix of their error names.
 _SDK_SERVICES: Final[dict[str, tuple[str, str]]] = {
