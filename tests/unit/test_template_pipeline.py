@@ -64,6 +64,25 @@ def test_sagemaker_role_is_scoped_to_data_bucket_prefixes_and_batch_results() ->
                 assert all("/" in json.dumps(r) for r in resources), statement
 
 
+def test_the_sagemaker_role_pulls_an_overriding_image_from_the_accounts_repositories_only_then() -> None:
+    """SageMaker pulls a job's or model's image with the execution role, so an image given in
+    TrainingImageUri or InferenceImageUri (which need not be a `pytorch-*` repository) needs a grant."""
+    (policy,) = RESOURCES["SageMakerExecutionRole"]["Properties"]["Policies"]
+    conditional = {
+        item["Fn::If"][0]: item["Fn::If"][1]
+        for item in policy["PolicyDocument"]["Statement"]
+        if isinstance(item, dict) and "Fn::If" in item
+    }
+    pull = conditional["HasImageOverride"]
+    assert pull["Sid"] == "PullOverridingImages"
+    assert pull["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:repository/*"
+    }
+    assert TEMPLATE["Conditions"]["HasImageOverride"] == {
+        "Fn::Or": [{"Condition": "HasTrainingImageUri"}, {"Condition": "HasInferenceImageUri"}]
+    }
+
+
 BUCKETS = [lid for lid, r in RESOURCES.items() if r["Type"] == "AWS::S3::Bucket"]
 
 
