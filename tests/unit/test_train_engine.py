@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import shutil
 from pathlib import Path
 
@@ -24,6 +25,24 @@ def _dataset(size: int = 7) -> TensorDataset:
     inputs = torch.randn(size, 4, generator=generator)
     targets = torch.randint(0, 3, (size,), generator=generator)
     return TensorDataset(inputs, targets)
+
+
+@pytest.mark.parametrize(("gpu", "capability", "expected"), [("T4", (7, 5), False), ("A10G", (8, 6), True)])
+def test_bf16_autocast_only_where_the_gpu_has_it_natively(
+    monkeypatch: pytest.MonkeyPatch, gpu: str, capability: tuple[int, int], expected: bool
+) -> None:
+    """torch counts emulated bf16 by default (True on a T4, whose cuDNN has no bf16 convolutions)."""
+
+    def is_bf16_supported(including_emulation: bool = True) -> bool:
+        return including_emulation or capability >= (8, 0)
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", is_bf16_supported)
+
+    assert engine.native_bf16() is expected, gpu
+
+
+def test_torch_still_separates_emulated_bf16() -> None:
+    assert "including_emulation" in inspect.signature(torch.cuda.is_bf16_supported).parameters
 
 
 def test_evaluation_averages_loss_per_sample_not_per_batch() -> None:

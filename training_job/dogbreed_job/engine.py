@@ -44,10 +44,18 @@ class EvalResult:
         return accuracies
 
 
+def native_bf16() -> bool:
+    """Whether the GPU computes in bfloat16 natively (compute capability 8.0 and up). By default
+    `torch.cuda.is_bf16_supported()` also counts emulated support, so it is True on the T4 of the
+    default ml.g4dn instances, where cuDNN has no bfloat16 convolutions: those train in float16 with
+    a GradScaler instead."""
+    return torch.cuda.is_bf16_supported(including_emulation=False)
+
+
 def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[Any]:
-    """Mixed precision on GPU only."""
+    """Mixed precision on GPU only: bfloat16 where it is native, float16 elsewhere."""
     if enabled and device.type == "cuda":
-        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        dtype = torch.bfloat16 if native_bf16() else torch.float16
         return torch.autocast(device_type="cuda", dtype=dtype)
     return contextlib.nullcontext()
 

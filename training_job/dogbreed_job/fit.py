@@ -156,9 +156,7 @@ class Trainer:
             criterion=nn.CrossEntropyLoss(label_smoothing=args.label_smoothing),
             optimizer=optimizer,
             lr_scheduler=torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs),
-            scaler=(
-                torch.amp.GradScaler("cuda") if runtime.amp and not torch.cuda.is_bf16_supported() else None
-            ),
+            scaler=(torch.amp.GradScaler("cuda") if runtime.amp and not engine.native_bf16() else None),
         )
 
     def starting_point(self, args: argparse.Namespace, checkpoint_dir: Path) -> Progress:

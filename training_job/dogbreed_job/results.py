@@ -57,9 +57,18 @@ def training_result(args: argparse.Namespace, run: FinishedRun) -> dict[str, Any
 
 
 def finish(args: argparse.Namespace, run: FinishedRun) -> dict[str, Any]:
-    """Print the test metric line and write the model directory. Returns metrics.json's content."""
+    """Print the final metric line and write the model directory. Returns metrics.json's content.
+
+    The line repeats the kept (best) epoch's `val_acc`: SageMaker takes a metric's latest value as
+    the job's final one (the tuning objective, FinalMetricDataList), and the model exported is that
+    epoch's, not the last epoch's."""
     test, trainer, splits = run.test, run.trainer, run.splits
-    print(format_metrics_line(test_acc=test.acc, test_loss=test.loss, test_top5=test.top5), flush=True)
+    print(
+        format_metrics_line(
+            val_acc=run.progress.best_acc, test_acc=test.acc, test_loss=test.loss, test_top5=test.top5
+        ),
+        flush=True,
+    )
     result = training_result(args, run)
     model_dir = Path(args.model_dir)
     config = artifacts.ModelConfig(
