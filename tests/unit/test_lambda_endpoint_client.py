@@ -117,6 +117,29 @@ def test_model_error_with_client_status_keeps_the_endpoints_code(
     assert sleeps == []
 
 
+def test_model_error_from_the_serving_toolkit_keeps_the_code_and_drops_the_traceback(
+    runtime: Runtime,
+) -> None:
+    """SageMaker's serving toolkit answers a 4xx with the error's message, a newline and the traceback."""
+    client, stubber, sleeps = runtime
+    error = {"code": "unsupported_content_type", "message": "send image/jpeg or image/png"}
+    body = json.dumps({"error": error})
+    trace = 'Traceback (most recent call last):\n  File "/opt/ml/model/code/inference.py", line 90\n'
+    stubber.add_client_error(
+        "invoke_endpoint",
+        "ModelError",
+        "Received client error (415) from primary",
+        424,
+        modeled_fields={"OriginalStatusCode": 415, "OriginalMessage": f"{body}\n{trace}"},
+    )
+
+    with pytest.raises(UnsupportedMediaTypeError) as raised:
+        make(client, sleeps).classify(IMAGE, content_type="image/jpeg", top_k=3)
+
+    assert raised.value.code == "unsupported_content_type"
+    assert raised.value.message == "send image/jpeg or image/png"
+
+
 def test_model_error_with_opaque_message_is_a_generic_refusal(
     runtime: Runtime,
 ) -> None:

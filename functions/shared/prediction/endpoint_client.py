@@ -183,9 +183,11 @@ def _map_client_error(error: ClientError) -> Exception:
 
 
 def _input_error_from_model(error_class: type[InputError], original_message: str) -> InputError:
-    """The endpoint re-validates inputs and answers with the shared error body; keep its code and message."""
+    """The endpoint re-validates inputs and answers with the shared error body; keep its code and message.
+    SageMaker's serving toolkit sends the error's message and then, on the next line, its traceback
+    (`Transformer.handle_error`): only the leading JSON document is read."""
     try:
-        detail = json.loads(original_message)["error"]
+        detail = json.JSONDecoder().raw_decode(original_message.lstrip())[0]["error"]
         return error_class(str(detail["message"])[:500], code=str(detail["code"])[:64])
     except (ValueError, KeyError, TypeError):
         return error_class("the model endpoint rejected the image")
