@@ -11,6 +11,7 @@ from batch_inference import layout
 from batch_inference.manifest import ManifestError, parse_manifest
 from batch_inference.prepare import MAX_PAYLOAD_BYTES, prepare_batch
 from batch_inference.summary import summarize_batch
+from botocore.exceptions import ClientError
 
 BUCKET = "inference-bucket"
 
@@ -109,7 +110,28 @@ def test_a_prefix_leaves_out_batch_outputs(s3: Any) -> None:
     assert (result["accepted"], result["rejected"]) == (1, 0)
 
 
-def test_summary_settles_every_input_as_one_result_or_one_rejection(s3: Any) -> None:
+class WithoutListBucket:
+    """S3 as a caller without an unconditioned s3:ListBucket sees it: a GET of a missing key is 403
+    AccessDenied, not 404 NoSuchKey (the GetObject API reference, "Permissions")."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def get_object(self, **request: Any) -> Any:
+        try:
+            return self._client.get_object(**request)
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "NoSuchKey":
+                raise
+            denied = {"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}
+            raise ClientError(denied, "GetObject") from error
+
+
+@pytest.mark.parametrize("may_list_bucket", [True, False])
+def test_summary_settles_every_input_as_one_result_or_one_rejection(s3: Any, may_list_bucket: bool) -> None:
     # Given what PrepareBatch and Batch Transform left: two predictions, one rejection line, one input
     # without output, and one input PrepareBatch rejected
     sent = ["p/a.jpg", "p/b.jpg", "p/bad.jpg", "p/lost.jpg"]
@@ -138,7 +160,12 @@ def test_summary_settles_every_input_as_one_result_or_one_rejection(s3: Any) -> 
     }
 
     summary = summarize_batch(
-        s3, BUCKET, "b5", model_version="v1", started_at="2026-12-05T07:00:00.000Z", job=job
+        s3 if may_list_bucket else WithoutListBucket(s3),
+        BUCKET,
+        "b5",
+        model_version="v1",
+        started_at="2026-12-05T07:00:00.000Z",
+        job=job,
     )
 
     # Then results/ holds the predictions only and rejected/ one record per other input

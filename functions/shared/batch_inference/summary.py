@@ -8,6 +8,10 @@ predictions only. An input with no output after a completed job is rejected as `
 summary counts results per top-1 breed and lists every rejection (PrepareBatch's too) with its
 reason, the model version, the transform job (instance type and count, its seconds and the
 instance-seconds it is billed for) and the batch's duration; a failed job is summarized with its failure.
+
+Which outputs exist comes from one listing of the batch's folder, not from a GET per input: S3
+answers a GET of a missing key with 403, not 404, unless the caller may list the bucket without
+conditions (the function may list `batches/*` only), and the listing is cheaper too.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any, Final
 
 from botocore.exceptions import ClientError
 
-from batch_inference.layout import input_manifest_key, rejected_prefix, result_key, summary_key
+from batch_inference.layout import batch_prefix, input_manifest_key, rejected_prefix, result_key, summary_key
 from batch_inference.rejections import rejection, write_rejection
 
 WORKERS: Final = 32
@@ -37,15 +41,27 @@ def _get(s3: Any, bucket: str, key: str) -> bytes | None:
     return body
 
 
-def _sent(s3: Any, bucket: str, batch_id: str) -> list[str]:
+def _listed(s3: Any, bucket: str, prefix: str) -> list[str]:
+    return [
+        item["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        for item in page.get("Contents", [])
+    ]
+
+
+def _sent(s3: Any, bucket: str, batch_id: str, existing: set[str]) -> list[str]:
     """The keys the transform job was given (input.manifest without its prefix entry)."""
-    body = _get(s3, bucket, input_manifest_key(batch_id))
+    key = input_manifest_key(batch_id)
+    body = _get(s3, bucket, key) if key in existing else None
     return [] if body is None else [str(key) for key in json.loads(body)[1:]]
 
 
-def _outcome(s3: Any, bucket: str, batch_id: str, key: str, completed: bool) -> tuple[str, Any]:
+def _outcome(
+    s3: Any, bucket: str, batch_id: str, key: str, completed: bool, existing: set[str]
+) -> tuple[str, Any]:
     """("result", breed) | ("rejected", record) | ("unprocessed", None) for one sent input."""
-    body = _get(s3, bucket, result_key(batch_id, key))
+    output = result_key(batch_id, key)
+    body = _get(s3, bucket, output) if output in existing else None
     if body is None:
         if not completed:
             return "unprocessed", None
@@ -70,14 +86,8 @@ def _outcome(s3: Any, bucket: str, batch_id: str, key: str, completed: bool) -> 
     return "rejected", record
 
 
-def _prepare_rejections(s3: Any, bucket: str, batch_id: str) -> list[dict[str, Any]]:
-    keys = [
-        item["Key"]
-        for page in s3.get_paginator("list_objects_v2").paginate(
-            Bucket=bucket, Prefix=rejected_prefix(batch_id)
-        )
-        for item in page.get("Contents", [])
-    ]
+def _prepare_rejections(s3: Any, bucket: str, batch_id: str, existing: set[str]) -> list[dict[str, Any]]:
+    keys = sorted(key for key in existing if key.startswith(rejected_prefix(batch_id)))
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         bodies = list(pool.map(lambda key: _get(s3, bucket, key), keys))
     records = [json.loads(body) for body in bodies if body is not None]
@@ -109,11 +119,12 @@ def summarize_batch(
 ) -> dict[str, Any]:
     """Settle every input, write summary.json; returns the summary without the rejection list."""
     completed = failure is None
-    sent = _sent(s3, bucket, batch_id)
+    existing = set(_listed(s3, bucket, batch_prefix(batch_id)))
+    sent = _sent(s3, bucket, batch_id, existing)
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        outcomes = list(pool.map(lambda key: _outcome(s3, bucket, batch_id, key, completed), sent))
+        outcomes = list(pool.map(lambda key: _outcome(s3, bucket, batch_id, key, completed, existing), sent))
     breeds = Counter(value for kind, value in outcomes if kind == "result" and value is not None)
-    rejections = _prepare_rejections(s3, bucket, batch_id) + [
+    rejections = _prepare_rejections(s3, bucket, batch_id, existing) + [
         value for kind, value in outcomes if kind == "rejected"
     ]
     finished_at = datetime.now(UTC).isoformat()
