@@ -13,7 +13,12 @@ from dogbreed.preflight.account import Check, Status
 from dogbreed.preflight.images import check_region, image_checks, image_uris
 from dogbreed.preflight.lambda_concurrency import check_lambda_concurrency
 from dogbreed.preflight.sagemaker_quotas import quota_checks, quota_needs
-from dogbreed.preflight.stack_settings import check_stack_name, check_template_rules
+from dogbreed.preflight.stack_settings import (
+    ORDERED_PARAMETERS,
+    check_parameter_order,
+    check_stack_name,
+    check_template_rules,
+)
 from dogbreed.template_stack import TemplateStack
 from tests.support.deploy_support import (
     DLC_REGISTRY,
@@ -72,6 +77,34 @@ def test_serverless_endpoints_are_held_to_their_own_rules() -> None:
     check = check_template_rules(serverless_in_vpc)
     assert check.status is Status.FIX
     assert "ServerlessEndpointOutsideVpc" in check.action
+
+
+@pytest.mark.parametrize("pair", ORDERED_PARAMETERS, ids=lambda pair: pair.low)
+def test_a_minimum_above_its_maximum_is_named_before_the_deploy(pair: Any) -> None:
+    # Given the pair's low parameter one above its high one, where the pair applies
+    applying = {"EndpointType": "instance", "UseSpotTraining": "true"}
+    high = TemplateStack.load(parameters=applying).parameters[pair.high]
+    swapped = TemplateStack.load(parameters={**applying, pair.low: str(float(high) + 1)})
+
+    check = check_parameter_order(swapped)
+
+    assert check.status is Status.FIX
+    assert f"{pair.low} " in check.action and f"{pair.high} " in check.action
+
+
+def test_pairs_are_checked_only_where_their_api_reads_them() -> None:
+    # A serverless endpoint registers no instance counts; without spot there is no spot wait
+    serverless = {"EndpointType": "serverless", "EndpointMinInstances": "3", "EndpointMaxInstances": "2"}
+    on_demand = {"UseSpotTraining": "false", "MaxSpotWaitSeconds": "60"}
+
+    assert check_parameter_order(TemplateStack.load(parameters=serverless)).status is Status.OK
+    assert check_parameter_order(TemplateStack.load(parameters=on_demand)).status is Status.OK
+    assert check_parameter_order(TemplateStack.load(parameters={"TuningEpochsMax": "x"})).status is Status.FIX
+
+
+@pytest.mark.parametrize("env", ["default", "prod"])
+def test_every_samconfig_environment_has_its_ranges_in_order(env: str) -> None:
+    assert check_parameter_order(_stack(env)).status is Status.OK
 
 
 def test_a_lowercase_stack_name_within_63_characters_passes() -> None:

@@ -7,6 +7,9 @@ action when it falls short:
 - **stack name**: the endpoint and the model package group are named after the stack, so the name
   must fit botocore's EndpointName and EntityName shapes (pattern, at most 63 characters) and be
   lowercase (SageMaker lowercases names in ARNs; the state machine's IAM scopes spell them as given);
+- **parameter rules and ranges**: template.yaml's Rules hold, and each minimum parameter is at most its
+  maximum (tuning ranges, endpoint instances, the spot wait against the run time), which the APIs
+  enforce and Rules cannot compare;
 - **region and images**: the region is in the template's `DlcRegistry` mapping, and the two PyTorch
   images the template builds from `DlcRegistry` and `PyTorchRelease` exist there (ECR DescribeImages
   on the registry account, else BatchGetImage; if neither is allowed: not verifiable);
@@ -30,7 +33,7 @@ from dogbreed.preflight.account import Account, Check
 from dogbreed.preflight.images import check_region, image_checks
 from dogbreed.preflight.lambda_concurrency import check_lambda_concurrency
 from dogbreed.preflight.sagemaker_quotas import quota_checks
-from dogbreed.preflight.stack_settings import check_stack_name, check_template_rules
+from dogbreed.preflight.stack_settings import check_parameter_order, check_stack_name, check_template_rules
 from dogbreed.template_stack import TemplateStack
 
 
@@ -39,6 +42,7 @@ def run_checks(stack: TemplateStack, account: Account) -> list[Check]:
     return [
         check_stack_name(stack.stack_name),
         check_template_rules(stack),
+        check_parameter_order(stack),
         check_region(stack, account.region),
         *image_checks(stack, account),
         *check_lambda_concurrency(stack, account),

@@ -1,9 +1,12 @@
-"""The stack's own settings: its name (the endpoint and the model package group are named after it)
-and template.yaml's Rules with the chosen parameters."""
+"""The stack's own settings: its name (the endpoint and the model package group are named after it),
+template.yaml's Rules with the chosen parameters, and the pairs of parameters whose order the APIs
+they reach enforce (CloudFormation Rules cannot compare numbers, so a deploy would accept them)."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from typing import Final
 
@@ -54,6 +57,63 @@ def check_template_rules(stack: TemplateStack) -> Check:
         "parameter rules",
         f"{len(broken)} broken" if broken else "all hold",
         "template.yaml's Rules",
+        Status.FIX if broken else Status.OK,
+        "; ".join(broken),
+    )
+
+
+@dataclass(frozen=True)
+class OrderedParameters:
+    """`low` may not exceed `high` where `applies` to the parameters: `refused_by` says who refuses it."""
+
+    low: str
+    high: str
+    refused_by: str
+    applies: Callable[[dict[str, str]], bool] = lambda _parameters: True
+
+
+ORDERED_PARAMETERS: Final = (
+    OrderedParameters(
+        "TuningLearningRateMin", "TuningLearningRateMax", "the tuning job's learning-rate range"
+    ),
+    OrderedParameters("TuningEpochsMin", "TuningEpochsMax", "the tuning job's epochs range"),
+    OrderedParameters(
+        "EndpointMinInstances",
+        "EndpointMaxInstances",
+        "RegisterScalableTarget's MinCapacity and MaxCapacity",
+        lambda parameters: parameters.get("EndpointType") == "instance",
+    ),
+    OrderedParameters(
+        "MaxTrainingRuntimeSeconds",
+        "MaxSpotWaitSeconds",
+        "StoppingCondition, whose MaxWaitTimeInSeconds must be equal to or greater than MaxRuntimeInSeconds",
+        lambda parameters: parameters.get("UseSpotTraining") == "true",
+    ),
+)
+
+
+def _out_of_order(pair: OrderedParameters, parameters: dict[str, str]) -> str | None:
+    low, high = parameters.get(pair.low, ""), parameters.get(pair.high, "")
+    try:
+        if float(low) <= float(high):
+            return None
+    except ValueError:
+        return f"{pair.low} {low!r} and {pair.high} {high!r} are not both numbers"
+    return f"{pair.low} {low} is above {pair.high} {high} ({pair.refused_by})"
+
+
+def check_parameter_order(stack: TemplateStack) -> Check:
+    """Pairs of parameters in order: the pipeline would otherwise fail at the call that reads them,
+    after the training it has paid for."""
+    broken = [
+        problem
+        for pair in ORDERED_PARAMETERS
+        if pair.applies(stack.parameters) and (problem := _out_of_order(pair, stack.parameters)) is not None
+    ]
+    return Check(
+        "parameter ranges",
+        f"{len(broken)} out of order" if broken else "in order",
+        "each minimum at most its maximum",
         Status.FIX if broken else Status.OK,
         "; ".join(broken),
     )
