@@ -167,6 +167,59 @@ def test_a_new_instance_type_deregisters_auto_scaling_before_the_update(stack: A
     )
 
 
+@pytest.mark.parametrize("restore_fails", [False, True])
+def test_a_failed_update_after_deregistering_registers_the_old_fleet_again(
+    stack: Any, monkeypatch: pytest.MonkeyPatch, restore_fails: bool
+) -> None:
+    # Given a scaled endpoint on ml.c5.large, a stack now on ml.m5.large, and an update SageMaker rolls back
+    outcomes = Outcomes(trial_test_acc=0.9, final_test_acc=0.9, update_rolls_back=True)
+    pipeline = stack(outcomes, EndpointInstanceType="ml.m5.large")
+    seed_production(pipeline, 0.85, instance_type="ml.c5.large")
+    autoscaling = pipeline.session.client("application-autoscaling")
+    resource_id = f"endpoint/{pipeline.endpoint_name}/variant/AllTraffic"
+    autoscaling.register_scalable_target(
+        ServiceNamespace="sagemaker",
+        ResourceId=resource_id,
+        ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+        MinCapacity=1,
+        MaxCapacity=2,
+    )
+    if restore_fails:
+        from moto.applicationautoscaling.exceptions import AWSValidationException
+        from moto.applicationautoscaling.models import ApplicationAutoscalingBackend
+
+        def refuse(*args: Any, **kwargs: Any) -> None:
+            raise AWSValidationException("Unsupported service namespace")
+
+        monkeypatch.setattr(ApplicationAutoscalingBackend, "register_scalable_target", refuse)
+
+    # When the run deregisters scaling, updates, and the update is rolled back
+    execution_arn = pipeline.start()
+    failed_cause(pipeline.wait(execution_arn), "DeploymentRolledBack")
+
+    # Then the old fleet, which serves on, is registered for auto scaling again after the revocation
+    entered = pipeline.entered_states(execution_arn)
+    assert (
+        entered.index("DeregisterScaling")
+        < entered.index("RevokeApproval")
+        < entered.index("ScalingToRestore")
+        < entered.index("ScaleEndpoint")
+    )
+    targets = autoscaling.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
+    (record,) = pipeline.run_records()
+    outcome = record["detail"]["outcome"]
+    assert outcome["error"] == "DeploymentRolledBack"
+    if restore_fails:
+        assert targets == []
+        assert outcome["scaling"].startswith("not restored on the previous fleet")
+    else:
+        assert [(t["ResourceId"], t["MaxCapacity"]) for t in targets] == [
+            (resource_id, int(pipeline.stack.parameters["EndpointMaxInstances"]))
+        ]
+        assert outcome["scaling"] == "restored on the previous fleet"
+        assert "PutScalingPolicy" in entered
+
+
 def test_a_serverless_stack_creates_a_serverless_endpoint_without_auto_scaling(stack: Any) -> None:
     # Given a stack with EndpointType=serverless and no endpoint yet
     pipeline = stack(EndpointType="serverless", ServerlessMemorySizeInMB="2048", ServerlessMaxConcurrency="3")
