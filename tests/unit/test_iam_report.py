@@ -158,3 +158,29 @@ def test_outside_a_vpc_the_functions_may_not_create_network_interfaces(stack: St
     decision = evaluate(role.policies, AuthorizationRequest.of("ec2:CreateNetworkInterface", "*"))
 
     assert (decision.allowed, decision.reason) == (False, "explicit deny")
+
+
+def test_the_state_machine_may_read_what_a_hand_made_endpoint_serves_but_not_change_it(
+    stack: StackPolicies,
+) -> None:
+    # The gate describes the endpoint's config and model whoever named them (ProductionFromRegistry)
+    role = stack.role_of("TrainingPipeline")
+    assert role is not None
+    prefix = "arn:aws:sagemaker:us-east-1:123456789012"
+
+    reads = [
+        evaluate(role.policies, AuthorizationRequest.of(action, f"{prefix}:{resource}")).allowed
+        for action, resource in (
+            ("sagemaker:DescribeEndpointConfig", "endpoint-config/made-by-hand"),
+            ("sagemaker:DescribeModel", "model/made-by-hand"),
+        )
+    ]
+    writes = [
+        evaluate(role.policies, AuthorizationRequest.of(action, f"{prefix}:{resource}")).allowed
+        for action, resource in (
+            ("sagemaker:CreateEndpointConfig", "endpoint-config/made-by-hand"),
+            ("sagemaker:CreateModel", "model/made-by-hand"),
+        )
+    ]
+
+    assert (reads, writes) == ([True, True], [False, False])
