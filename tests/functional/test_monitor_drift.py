@@ -201,3 +201,36 @@ def test_a_version_whose_model_is_gone_is_reported_and_the_others_compared(world
     assert reports["dogbreed-1-current"].status == "ok"
     assert reports["dogbreed-0-retired"].status == "no-data"
     assert "no baseline" in reports["dogbreed-0-retired"].reasons[0]
+
+
+def test_a_window_is_read_one_capture_file_at_a_time(world: SimpleNamespace) -> None:
+    """The window's captured images are never held at once: each file is observed and dropped."""
+    import tracemalloc
+
+    import numpy as np
+
+    from tests.support.monitor_traffic import jpeg
+
+    # Given 40 capture files of eight records, each request a 256 px photo-like JPEG
+    register_model(world, "dogbreed-1-held-out")
+    noise = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    _, label, confidence = in_distribution(0)
+    record = capture(jpeg(noise), label, confidence, version="dogbreed-1-held-out", when=NOW)
+    line = record.to_line()
+    prefix = hour_prefix(PREFIX, world.config.endpoint_name, "AllTraffic", NOW)
+    for index in range(40):
+        body = "\n".join([line] * 8).encode()
+        world.clients.s3.put_object(Bucket=BUCKET, Key=f"{prefix}10-{index:02d}-00-000-abcd.jsonl", Body=body)
+    window_bytes = 40 * 8 * len(line)
+
+    # When the monitor runs over the window, with Python's allocations traced
+    tracemalloc.start()
+    try:
+        result = run_monitor(world.clients, world.config, NOW + timedelta(minutes=1))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    # Then every record was observed, while memory peaked well below the window's captured bytes
+    assert result.files == 40 and result.reports[0].records == 320
+    assert peak < window_bytes / 4, (peak, window_bytes)

@@ -14,7 +14,7 @@ from types import SimpleNamespace
 
 import boto3
 import pytest
-from model_monitor.drift import drift_report
+from model_monitor.drift import drift_report, observe
 from model_monitor.metrics import NAMESPACE, metric_data
 from moto import mock_aws
 
@@ -87,7 +87,8 @@ def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[SimpleNamespace]:
             Item={"run_id": {"S": "run-2"}, "detail": {"S": json.dumps({"gate": GATE, "tuning": None})}},
         )
         report = drift_report(
-            tiny_baseline(VERSION), [capture(*in_distribution(s), version=VERSION) for s in range(40)]
+            tiny_baseline(VERSION),
+            [observe(capture(*in_distribution(s), version=VERSION)) for s in range(40)],
         )
         session.client("cloudwatch").put_metric_data(
             Namespace=NAMESPACE,

@@ -21,7 +21,7 @@ from dogbreed_job import artifacts, metrics, transforms
 from dogbreed_job.model import build_model
 from model_monitor.baseline import BASELINE_FILE, Baseline
 from model_monitor.capture import CaptureRecord, payload
-from model_monitor.drift import DRIFT, OK, Thresholds, drift_report
+from model_monitor.drift import DRIFT, OK, Thresholds, drift_report, observe
 from PIL import Image, ImageOps
 
 from tests.integration import training_runs
@@ -216,8 +216,12 @@ def test_the_held_out_split_shows_no_drift_and_its_inverted_copy_does(trained: T
     baseline = Baseline.from_json((trained.model_dir / BASELINE_FILE).read_text())
     thresholds = Thresholds(min_records=20)
 
-    held_out = drift_report(baseline, captured_predictions(trained, invert=False), thresholds=thresholds)
-    inverted = drift_report(baseline, captured_predictions(trained, invert=True), thresholds=thresholds)
+    held_out = drift_report(
+        baseline, map(observe, captured_predictions(trained, invert=False)), thresholds=thresholds
+    )
+    inverted = drift_report(
+        baseline, map(observe, captured_predictions(trained, invert=True)), thresholds=thresholds
+    )
 
     assert held_out.status == OK, held_out.as_dict()
     assert inverted.status == DRIFT, inverted.as_dict()

@@ -15,7 +15,7 @@ import pytest
 from model_monitor import statistics
 from model_monitor.baseline import CONFIDENCE_EDGES, Baseline, BaselineError, build_baseline
 from model_monitor.capture import CaptureRecord, hour_prefix, parse_lines, parse_record, payload
-from model_monitor.drift import DRIFT, INSUFFICIENT, NO_DATA, OK, Thresholds, drift_report
+from model_monitor.drift import DRIFT, INSUFFICIENT, NO_DATA, OK, Thresholds, drift_report, observe
 from model_monitor.image_stats import FEATURES, ImageStatsError, image_stats
 
 from dogbreed.bench.tiny_model import TINY_CLASSES, solid_color_jpeg
@@ -193,7 +193,7 @@ def baseline() -> Baseline:
 def test_held_out_traffic_from_the_training_distribution_shows_no_drift(baseline: Baseline) -> None:
     records = [capture(*in_distribution(seed)) for seed in range(60)]
 
-    report = drift_report(baseline, records)
+    report = drift_report(baseline, map(observe, records))
 
     assert report.status == OK, report.reasons
     assert report.records == report.images == 60
@@ -205,7 +205,7 @@ def test_held_out_traffic_from_the_training_distribution_shows_no_drift(baseline
 def test_off_distribution_traffic_drifts_on_every_signal(baseline: Baseline) -> None:
     records = [capture(*off_distribution(seed)) for seed in range(60)]
 
-    report = drift_report(baseline, records)
+    report = drift_report(baseline, map(observe, records))
 
     assert report.status == DRIFT
     assert report.class_js is not None and report.class_js > Thresholds().class_js
@@ -216,7 +216,9 @@ def test_off_distribution_traffic_drifts_on_every_signal(baseline: Baseline) -> 
 
 def test_an_empty_window_is_no_data_and_a_small_one_insufficient(baseline: Baseline) -> None:
     empty = drift_report(baseline, [])
-    small = drift_report(baseline, [capture(*in_distribution(seed)) for seed in range(5)], corrupt_lines=2)
+    small = drift_report(
+        baseline, [observe(capture(*in_distribution(seed))) for seed in range(5)], corrupt_lines=2
+    )
 
     assert empty.status == NO_DATA and empty.class_js is None
     assert "no captured prediction of model model-v1" in empty.reasons[0]
@@ -234,7 +236,7 @@ def test_other_versions_and_unreadable_responses_are_counted_not_compared(baseli
     )
     records = [capture(*in_distribution(0), version="model-v0"), unreadable]
 
-    report = drift_report(baseline, records)
+    report = drift_report(baseline, map(observe, records))
 
     assert (report.other_versions, report.unreadable, report.records) == (1, 1, 0)
     assert report.status == NO_DATA

@@ -1,9 +1,10 @@
 """The drift report of one window of captured traffic against the training baseline.
 
-Per record: the top-1 class and confidence come from the captured response (the endpoint's JSON,
+Per record (`observe`, as soon as it is read, so a window's images are never held at once): the
+model version, top-1 class and confidence come from the captured response (the endpoint's JSON,
 `{"model_version", "predictions": [{"class_index", "probability"}, ...]}`), the image statistics from
-the captured request body. Records of another model version are counted, not compared; records whose
-response cannot be read are counted as unreadable.
+the captured request body. Observations of another model version are counted, not compared; those
+whose response cannot be read are counted as unreadable.
 
 Statistics: Jensen-Shannon divergence and PSI of the predicted-class distribution against the
 training split's class priors and of the top-1 confidence histogram against the validation split's;
@@ -90,21 +91,40 @@ class DriftReport:
 
 
 @dataclass(frozen=True)
-class _Observation:
-    class_index: int
-    confidence: float
+class Observation:
+    """What the report needs of one captured record: `model_version` None when the response names
+    none, `top1` (class index, confidence) None when it holds no readable prediction."""
+
+    model_version: str | None
+    top1: tuple[int, float] | None
     stats: dict[str, float] | None
 
 
-def _top1(record: CaptureRecord) -> tuple[str, int, float]:
+def _response(record: CaptureRecord) -> dict[str, Any] | None:
     if record.endpoint_output is None:
-        raise CaptureFormatError("no endpointOutput")
+        return None
     try:
         body = json.loads(record.endpoint_output.body())
+    except (ValueError, CaptureFormatError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _top1(body: dict[str, Any]) -> tuple[int, float] | None:
+    try:
         best = max(body["predictions"], key=lambda p: float(p["probability"]))
-        return str(body["model_version"]), int(best["class_index"]), float(best["probability"])
-    except (ValueError, KeyError, TypeError) as error:
-        raise CaptureFormatError(f"endpointOutput is not a prediction: {error!r}") from None
+        return int(best["class_index"]), float(best["probability"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def observe(record: CaptureRecord) -> Observation:
+    body = _response(record) or {}
+    version = body.get("model_version")
+    top1 = _top1(body)
+    return Observation(
+        version if isinstance(version, str) else None, top1, _stats(record) if top1 is not None else None
+    )
 
 
 def _stats(record: CaptureRecord) -> dict[str, float] | None:
@@ -118,29 +138,28 @@ def _stats(record: CaptureRecord) -> dict[str, float] | None:
 
 def drift_report(
     baseline: Baseline,
-    records: Iterable[CaptureRecord],
+    observed: Iterable[Observation],
     *,
     corrupt_lines: int = 0,
     thresholds: Thresholds = Thresholds(),
 ) -> DriftReport:
     report = DriftReport(model_version=baseline.model_version, corrupt_lines=corrupt_lines)
-    observations: list[_Observation] = []
+    observations: list[tuple[int, float, dict[str, float] | None]] = []
     classes = len(baseline.classes)
-    for record in records:
-        try:
-            version, class_index, confidence = _top1(record)
-        except CaptureFormatError:
+    for observation in observed:
+        if observation.top1 is None or observation.model_version is None:
             report.unreadable += 1
             continue
-        if version != baseline.model_version:
+        if observation.model_version != baseline.model_version:
             report.other_versions += 1
             continue
+        class_index, confidence = observation.top1
         if not 0 <= class_index < classes:
             report.unreadable += 1
             continue
-        observations.append(_Observation(class_index, confidence, _stats(record)))
+        observations.append((class_index, confidence, observation.stats))
     report.records = len(observations)
-    report.images = sum(1 for o in observations if o.stats is not None)
+    report.images = sum(1 for _, _, stats in observations if stats is not None)
     if corrupt_lines:
         report.reasons.append(f"{corrupt_lines} capture line(s) were not capture records")
     if not observations:
@@ -156,17 +175,18 @@ def drift_report(
         return report
 
     class_counts = [0] * classes
-    for observation in observations:
-        class_counts[observation.class_index] += 1
+    for class_index, _, _ in observations:
+        class_counts[class_index] += 1
     report.class_js = jensen_shannon(baseline.class_priors, class_counts)
     report.class_psi = population_stability_index(baseline.class_priors, class_counts)
-    confidence_counts = histogram([o.confidence for o in observations], baseline.confidence_edges)
+    confidences = [confidence for _, confidence, _ in observations]
+    confidence_counts = histogram(confidences, baseline.confidence_edges)
     report.confidence_js = jensen_shannon(baseline.confidence_histogram, confidence_counts)
     report.confidence_psi = population_stability_index(baseline.confidence_histogram, confidence_counts)
     if report.images:
         corrected_alpha = thresholds.ks_alpha / len(FEATURES)
         for name in FEATURES:
-            sample = [o.stats[name] for o in observations if o.stats is not None]
+            sample = [stats[name] for _, _, stats in observations if stats is not None]
             result = kolmogorov_smirnov(sample, baseline.image_stats[name])
             report.image_ks[name] = result
             if result.p_value < corrected_alpha:

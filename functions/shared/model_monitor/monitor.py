@@ -2,7 +2,9 @@
 with that version's training baseline, publish the figures.
 
 - Captures: `s3://<bucket>/<prefix>/<endpoint>/<variant>/yyyy/mm/dd/hh/*.jsonl`, the hours the window
-  touches, records whose inferenceTime falls in the window.
+  touches, records whose inferenceTime falls in the window. Each file is read, observed and dropped
+  before the next (`drift.observe`): memory holds one file and the window's small observations, not
+  the window's captured images (an hour at 1 request/s of 200 KB images is about 1 GB of base64).
 - Baseline: the model a prediction names (`model_version` is the SageMaker model's name, the
   pipeline names both alike) -> DescribeModel -> its model package in the registry ->
   DescribeModelPackage -> the model archive -> `baseline.json`, read once per container.
@@ -11,7 +13,6 @@ with that version's training baseline, publish the figures.
 
 from __future__ import annotations
 
-import json
 import tarfile
 from collections import defaultdict
 from collections.abc import Iterator
@@ -22,8 +23,8 @@ from typing import Any, Protocol
 from botocore.exceptions import ClientError
 
 from model_monitor.baseline import BASELINE_FILE, Baseline, BaselineError
-from model_monitor.capture import CaptureRecord, hour_prefix, parse_lines
-from model_monitor.drift import NO_DATA, DriftReport, Thresholds, drift_report
+from model_monitor.capture import hour_prefix, parse_lines
+from model_monitor.drift import NO_DATA, DriftReport, Observation, Thresholds, drift_report, observe
 from model_monitor.metrics import NAMESPACE, metric_data
 
 MAX_CAPTURE_BYTES = 64 * 1024 * 1024  # one capture file; SageMaker writes small hourly files
@@ -88,8 +89,9 @@ def hours(start: datetime, end: datetime) -> Iterator[datetime]:
 
 def read_captures(
     clients: Clients, config: MonitorConfig, start: datetime, end: datetime
-) -> tuple[list[CaptureRecord], list[str], int]:
-    records: list[CaptureRecord] = []
+) -> tuple[list[Observation], list[str], int]:
+    """The window's observations, the lines that were no capture record, and the files read."""
+    observations: list[Observation] = []
     errors: list[str] = []
     files = 0
     paginator = clients.s3.get_paginator("list_objects_v2")
@@ -103,8 +105,8 @@ def read_captures(
                 body = clients.s3.get_object(Bucket=config.capture_bucket, Key=item["Key"])["Body"].read()
                 parsed = parse_lines(body.decode("utf-8", errors="replace").splitlines(), source=item["Key"])
                 errors.extend(parsed.errors)
-                records.extend(r for r in parsed.records if start <= r.inference_time <= end)
-    return records, errors, files
+                observations.extend(observe(r) for r in parsed.records if start <= r.inference_time <= end)
+    return observations, errors, files
 
 
 def model_archive_uri(clients: Clients, model_name: str) -> str:
@@ -138,23 +140,13 @@ def load_baseline(clients: Clients, model_name: str) -> Baseline:
     raise MonitorError(f"{uri} holds no {BASELINE_FILE}: the model was trained before baselines existed")
 
 
-def _version(record: CaptureRecord) -> str | None:
-    if record.endpoint_output is None:
-        return None
-    try:
-        version = json.loads(record.endpoint_output.body()).get("model_version")
-    except (ValueError, AttributeError):
-        return None
-    return version if isinstance(version, str) else None
-
-
 def run_monitor(clients: Clients, config: MonitorConfig, now: datetime) -> MonitorResult:
     start = now - config.window
-    records, errors, files = read_captures(clients, config, start, now)
+    observations, errors, files = read_captures(clients, config, start, now)
     result = MonitorResult(window_start=start, window_end=now, files=files, corrupt_lines=errors)
-    by_version: dict[str | None, list[CaptureRecord]] = defaultdict(list)
-    for record in records:
-        by_version[_version(record)].append(record)
+    by_version: dict[str | None, list[Observation]] = defaultdict(list)
+    for observation in observations:
+        by_version[observation.model_version].append(observation)
     unreadable = by_version.pop(None, [])
     for position, (version, version_records) in enumerate(sorted(by_version.items())):
         assert version is not None
