@@ -135,9 +135,8 @@ def test_a_better_model_updates_the_endpoint_with_deployment_guardrails(stack: A
     assert pipeline.backend.endpoints[pipeline.endpoint_name]["EndpointConfigName"] == output["model_version"]
 
 
-def test_a_new_instance_type_deregisters_auto_scaling_before_the_update(stack: Any) -> None:
-    # Given a scaled endpoint on ml.c5.large, and a stack now configured for ml.m5.large
-    pipeline = stack(Outcomes(trial_test_acc=0.9, final_test_acc=0.9), EndpointInstanceType="ml.m5.large")
+def serve_scaled_on_c5(pipeline: Pipeline) -> tuple[Any, str]:
+    """Production on ml.c5.large, registered for auto scaling: (the autoscaling client, the target)."""
     seed_production(pipeline, 0.85, instance_type="ml.c5.large")
     autoscaling = pipeline.session.client("application-autoscaling")
     resource_id = f"endpoint/{pipeline.endpoint_name}/variant/AllTraffic"
@@ -148,6 +147,13 @@ def test_a_new_instance_type_deregisters_auto_scaling_before_the_update(stack: A
         MinCapacity=1,
         MaxCapacity=2,
     )
+    return autoscaling, resource_id
+
+
+def test_a_new_instance_type_deregisters_auto_scaling_before_the_update(stack: Any) -> None:
+    # Given a scaled endpoint on ml.c5.large, and a stack now configured for ml.m5.large
+    pipeline = stack(Outcomes(trial_test_acc=0.9, final_test_acc=0.9), EndpointInstanceType="ml.m5.large")
+    autoscaling, resource_id = serve_scaled_on_c5(pipeline)
 
     # When a better model is deployed
     execution_arn = pipeline.start()
@@ -174,16 +180,7 @@ def test_a_failed_update_after_deregistering_registers_the_old_fleet_again(
     # Given a scaled endpoint on ml.c5.large, a stack now on ml.m5.large, and an update SageMaker rolls back
     outcomes = Outcomes(trial_test_acc=0.9, final_test_acc=0.9, update_rolls_back=True)
     pipeline = stack(outcomes, EndpointInstanceType="ml.m5.large")
-    seed_production(pipeline, 0.85, instance_type="ml.c5.large")
-    autoscaling = pipeline.session.client("application-autoscaling")
-    resource_id = f"endpoint/{pipeline.endpoint_name}/variant/AllTraffic"
-    autoscaling.register_scalable_target(
-        ServiceNamespace="sagemaker",
-        ResourceId=resource_id,
-        ScalableDimension="sagemaker:variant:DesiredInstanceCount",
-        MinCapacity=1,
-        MaxCapacity=2,
-    )
+    autoscaling, resource_id = serve_scaled_on_c5(pipeline)
     if restore_fails:
         from moto.applicationautoscaling.exceptions import AWSValidationException
         from moto.applicationautoscaling.models import ApplicationAutoscalingBackend
