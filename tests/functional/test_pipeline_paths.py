@@ -734,9 +734,14 @@ def test_an_endpoint_that_never_comes_up_times_out(stack: Any) -> None:
 @pytest.mark.parametrize(
     ("routing", "outcome"),
     [
-        # 2 polls, plus 2 steps x 3 s of bake at 1 poll per second: 8 polls, the update needs 5
+        # 2 polls, plus 2 steps x 3 s of bake at 1 poll per second: 8 polls, the update needs 7
         (
             {"RolloutTrafficRouting": "LINEAR", "RolloutStepPercent": "50", "RolloutBakeSeconds": "3"},
+            "deployed",
+        ),
+        # a canary bakes twice (its share, then the final bake with all traffic): 2 + 2 x 3 = 8 polls
+        (
+            {"RolloutTrafficRouting": "CANARY", "RolloutStepPercent": "50", "RolloutBakeSeconds": "3"},
             "deployed",
         ),
         # no bake to wait for: the 2 polls are the whole budget
@@ -747,7 +752,7 @@ def test_the_poll_budget_of_an_update_includes_the_rollouts_bake_time(
     stack: Any, routing: dict[str, str], outcome: str
 ) -> None:
     pipeline = stack(
-        Outcomes(trial_test_acc=0.9, final_test_acc=0.9, endpoint_updating_polls=5),
+        Outcomes(trial_test_acc=0.9, final_test_acc=0.9, endpoint_updating_polls=7),
         EndpointPollMaxIterations="2",
         **routing,
     )

@@ -36,7 +36,7 @@ def _config(routing: dict[str, Any], **policy: Any) -> dict[str, Any]:
     }
 
 
-def test_a_canary_bakes_its_share_then_takes_all() -> None:
+def test_a_canary_bakes_its_share_then_bakes_again_with_all_traffic() -> None:
     plan = traffic_plan(
         _config(
             {
@@ -48,7 +48,8 @@ def test_a_canary_bakes_its_share_then_takes_all() -> None:
         ),
         capacity=4,
     )
-    assert plan.steps == (Step(0.1, True), Step(1.0, False))
+    # the canary's bake, then the final baking period with all traffic on the new fleet
+    assert plan.steps == (Step(0.1), Step(1.0))
     assert (plan.bake_seconds, plan.termination_wait_seconds) == (30, 5)
     assert plan.alarms == ("errors", "latency")
 
@@ -59,7 +60,7 @@ def test_a_canary_sized_in_instances_takes_their_share_of_the_fleet() -> None:
         "WaitIntervalInSeconds": 1,
         "CanarySize": {"Type": "INSTANCE_COUNT", "Value": 1},
     }
-    assert traffic_plan(_config(routing), capacity=4).steps[0] == Step(0.25, True)
+    assert traffic_plan(_config(routing), capacity=4).steps[0] == Step(0.25)
 
 
 @pytest.mark.parametrize(
@@ -73,14 +74,13 @@ def test_linear_steps_each_bake_until_all_traffic(percent: int, shares: tuple[fl
     }
     steps = traffic_plan(_config(routing), capacity=2).steps
     assert [step.share for step in steps] == pytest.approx(list(shares))
-    assert all(step.bakes for step in steps)
 
 
 def test_all_at_once_bakes_after_the_shift_and_no_config_does_not_bake() -> None:
     plan = traffic_plan(_config({"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 60}), capacity=1)
-    assert plan.steps == (Step(1.0, True),) and plan.bake_seconds == 60
+    assert plan.steps == (Step(1.0),) and plan.bake_seconds == 60
     default = traffic_plan(None, capacity=1)
-    assert default.steps == (Step(1.0, True),) and default.bake_seconds == 0 and default.alarms == ()
+    assert default.steps == (Step(1.0),) and default.bake_seconds == 0 and default.alarms == ()
 
 
 def test_the_pending_deployment_has_botocores_shape() -> None:

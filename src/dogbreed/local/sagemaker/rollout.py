@@ -47,8 +47,11 @@ _TIMELINE_LIMIT = 500
 
 @dataclass(frozen=True)
 class Step:
+    """One traffic step; every step bakes for the plan's WaitIntervalInSeconds. A canary's second
+    step (all traffic) is its "final baking period" before the old fleet goes (SageMaker's canary
+    traffic shifting guide)."""
+
     share: float  # of invocations on the new fleet
-    bakes: bool
 
 
 @dataclass(frozen=True)
@@ -74,13 +77,13 @@ def traffic_plan(deployment_config: dict[str, Any] | None, capacity: int) -> Tra
     routing = policy.get("TrafficRoutingConfiguration") or {"Type": "ALL_AT_ONCE", "WaitIntervalInSeconds": 0}
     kind = routing["Type"]
     if kind == "CANARY":
-        steps: tuple[Step, ...] = (Step(_size_share(routing["CanarySize"], capacity), True), Step(1.0, False))
+        steps: tuple[Step, ...] = (Step(_size_share(routing["CanarySize"], capacity)), Step(1.0))
     elif kind == "LINEAR":
         increment = _size_share(routing["LinearStepSize"], capacity) or 1.0
         count = math.ceil(round(1.0 / increment, 9))
-        steps = tuple(Step(min(1.0, increment * index), True) for index in range(1, count + 1))
+        steps = tuple(Step(min(1.0, increment * index)) for index in range(1, count + 1))
     else:
-        steps = (Step(1.0, True),)
+        steps = (Step(1.0),)
     alarms = tuple(
         alarm["AlarmName"] for alarm in (config.get("AutoRollbackConfiguration") or {}).get("Alarms", [])
     )
@@ -243,7 +246,7 @@ class BlueGreenUpdate:
                 rollout.enter(
                     "ActivatingTraffic", f"{_percent(step.share)} of traffic on the new fleet", step.share
                 )
-            bake = self.plan.bake_seconds if step.bakes else 0.0
+            bake = self.plan.bake_seconds
             if bake > 0:
                 with service.lock:
                     rollout.enter(
