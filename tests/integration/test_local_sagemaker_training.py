@@ -215,6 +215,22 @@ def test_failing_script_reports_its_error(cloud: dict[str, Any]) -> None:
     assert "ModelArtifacts" not in described
 
 
+def test_an_isolated_job_cannot_download_its_code_from_s3(cloud: dict[str, Any]) -> None:
+    """With EnableNetworkIsolation the container reaches no S3: the training toolkit's download of an
+    s3:// sagemaker_submit_directory fails, as on SageMaker (only input channels are staged)."""
+    backend = cloud["backend"]
+    request = training_request(
+        "fake-isolated", sourcedir=cloud["sources"]["ok"], channel_uri=cloud["channel"]
+    )
+    backend.create_training_job(**request, EnableNetworkIsolation=True)
+
+    described = _wait_done(backend, "fake-isolated")
+
+    assert described["TrainingJobStatus"] == "Failed"
+    assert "EnableNetworkIsolation" in described["FailureReason"]
+    assert cloud["sources"]["ok"] in described["FailureReason"]
+
+
 def test_max_runtime_stops_a_long_job(cloud: dict[str, Any]) -> None:
     backend = cloud["backend"]
     request = training_request(

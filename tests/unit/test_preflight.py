@@ -18,6 +18,7 @@ from dogbreed.preflight.stack_settings import (
     check_parameter_order,
     check_stack_name,
     check_template_rules,
+    check_training_isolation,
 )
 from dogbreed.template_stack import TemplateStack
 from tests.support.deploy_support import (
@@ -105,6 +106,16 @@ def test_pairs_are_checked_only_where_their_api_reads_them() -> None:
 @pytest.mark.parametrize("env", ["default", "prod"])
 def test_every_samconfig_environment_has_its_ranges_in_order(env: str) -> None:
     assert check_parameter_order(_stack(env)).status is Status.OK
+
+
+def test_training_network_isolation_is_refused_while_the_code_comes_from_s3() -> None:
+    isolated = check_training_isolation(
+        TemplateStack.load(parameters={"EnableTrainingNetworkIsolation": "true"})
+    )
+
+    assert isolated.status is Status.FIX
+    assert "EnableTrainingNetworkIsolation" in isolated.action and "from S3" in isolated.action
+    assert check_training_isolation(TemplateStack.load()).status is Status.OK
 
 
 def test_a_lowercase_stack_name_within_63_characters_passes() -> None:

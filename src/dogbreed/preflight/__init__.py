@@ -10,6 +10,8 @@ action when it falls short:
 - **parameter rules and ranges**: template.yaml's Rules hold, and each minimum parameter is at most its
   maximum (tuning ranges, endpoint instances, the spot wait against the run time), which the APIs
   enforce and Rules cannot compare;
+- **training isolation**: `EnableTrainingNetworkIsolation` stays off while the jobs download their code
+  from S3 inside the container;
 - **region and images**: the region is in the template's `DlcRegistry` mapping, and the two PyTorch
   images the template builds from `DlcRegistry` and `PyTorchRelease` exist there (ECR DescribeImages
   on the registry account, else BatchGetImage; if neither is allowed: not verifiable);
@@ -33,7 +35,12 @@ from dogbreed.preflight.account import Account, Check
 from dogbreed.preflight.images import check_region, image_checks
 from dogbreed.preflight.lambda_concurrency import check_lambda_concurrency
 from dogbreed.preflight.sagemaker_quotas import quota_checks
-from dogbreed.preflight.stack_settings import check_parameter_order, check_stack_name, check_template_rules
+from dogbreed.preflight.stack_settings import (
+    check_parameter_order,
+    check_stack_name,
+    check_template_rules,
+    check_training_isolation,
+)
 from dogbreed.template_stack import TemplateStack
 
 
@@ -43,6 +50,7 @@ def run_checks(stack: TemplateStack, account: Account) -> list[Check]:
         check_stack_name(stack.stack_name),
         check_template_rules(stack),
         check_parameter_order(stack),
+        check_training_isolation(stack),
         check_region(stack, account.region),
         *image_checks(stack, account),
         *check_lambda_concurrency(stack, account),

@@ -117,3 +117,20 @@ def check_parameter_order(stack: TemplateStack) -> Check:
         Status.FIX if broken else Status.OK,
         "; ".join(broken),
     )
+
+
+def check_training_isolation(stack: TemplateStack) -> Check:
+    """EnableTrainingNetworkIsolation against how the jobs get their code: the training toolkit
+    downloads `sagemaker_submit_directory` (an S3 URI) from inside the container, which network
+    isolation cuts off from S3, so every trial would fail after its instance started."""
+    isolated = stack.parameters.get("EnableTrainingNetworkIsolation") == "true"
+    return Check(
+        "training isolation",
+        "on" if isolated else "off",
+        "off while the code comes from S3",
+        Status.FIX if isolated else Status.OK,
+        "EnableTrainingNetworkIsolation=true: the jobs download their code from S3 inside the container, "
+        "which isolation forbids; leave it false (docs/security.md, VPC plumbing)"
+        if isolated
+        else "",
+    )

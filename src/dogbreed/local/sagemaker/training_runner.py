@@ -175,6 +175,13 @@ class JobRunner:
         space.program = container.decode_hyperparameter(hyperparameters.get(container.PROGRAM, "train.py"))
         if not space.submit:
             raise JobFailed(f"ClientError: the {container.SUBMIT_DIRECTORY} hyperparameter is required")
+        if job.request.get("EnableNetworkIsolation") and space.submit.startswith("s3://"):
+            # The training toolkit downloads the submit directory from inside the container, which
+            # network isolation cuts off from S3 (SageMaker stages input channels only).
+            raise JobFailed(
+                f"AlgorithmError: the container has no network (EnableNetworkIsolation) and cannot "
+                f"download {container.SUBMIT_DIRECTORY} {space.submit}: pass the code as an input channel"
+            )
         try:
             s3io.fetch_source_dir(s3, space.submit, space.code_dir)
         except Exception as error:
