@@ -34,7 +34,7 @@ FAKE_EPOCHS = textwrap.dedent(
     parser = argparse.ArgumentParser()
     parser.add_argument("--quality", type=float)
     parser.add_argument("--epochs", type=int)
-    args = parser.parse_args()
+    args, _ = parser.parse_known_args()  # a trial also gets --_tuning_objective_metric
     for epoch in range(1, args.epochs + 1):
         val_acc = args.quality * epoch / 10
         print(f"epoch={epoch} train_loss={1 - args.quality:.4f} val_loss=0.5 val_acc={val_acc:.4f}")
@@ -164,6 +164,8 @@ def test_bayesian_tuning_reports_the_true_best_trial(cloud: dict[str, Any]) -> N
         assert 0.0005 <= float(tuned["learning-rate"]) <= 0.02
         assert 4 <= int(tuned["batch-size"]) <= 16 and tuned["optimizer"] in ("adamw", "sgd")
         assert job["HyperParameters"]["learning-rate"] == tuned["learning-rate"]
+        # SageMaker adds the objective's name to every trial (train.py ignores it)
+        assert job["HyperParameters"]["_tuning_objective_metric"] == "val_acc"
         assert job["TuningJobArn"] == described["HyperParameterTuningJobArn"]
     # The reported best is the true best of all trials
     best_value = max(t["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] for t in trials)

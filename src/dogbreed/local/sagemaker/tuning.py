@@ -12,6 +12,8 @@ from dogbreed.local.sagemaker.tags import TagStore
 from dogbreed.local.sagemaker.training import TrainingService
 from dogbreed.local.sagemaker.tuning_search import Trial, TuningJob, TuningSearch
 
+# The hyperparameter SageMaker adds to every trial: the objective metric's name.
+OBJECTIVE_HYPERPARAMETER = "_tuning_objective_metric"
 SUPPORTED_STRATEGIES = ("Bayesian", "Random")
 LISTING = Listing(
     "HyperParameterTuningJobSummaries",
@@ -62,6 +64,11 @@ class TuningService:
         name = request["HyperParameterTuningJobName"]
         arn = sagemaker_arn("hyper-parameter-tuning-job", name, self._region)
         job = TuningJob(request=copy.deepcopy(request), arn=arn)
+        # SageMaker adds the objective's name to the static hyperparameters, unquoted (not JSON like
+        # the SDK's own): every trial gets it, and the tuning job's description shows it.
+        job.request["TrainingJobDefinition"].setdefault("StaticHyperParameters", {})[
+            OBJECTIVE_HYPERPARAMETER
+        ] = metric
         with self._lock:
             if name in self._jobs:
                 raise api_error(
