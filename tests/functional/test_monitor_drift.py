@@ -8,12 +8,14 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
 import boto3
+import numpy as np
 import pytest
 from model_monitor.baseline import BASELINE_FILE
 from model_monitor.capture import CaptureRecord, hour_prefix
@@ -25,7 +27,7 @@ from dogbreed.local.cloud.alarm_evaluator import ALARM, OK, AlarmEvaluator
 from dogbreed.local.template_resources import create_resources
 from dogbreed.template_stack import TemplateStack
 from tests.support.credentials import FAKE_CREDENTIALS
-from tests.support.monitor_traffic import capture, in_distribution, off_distribution, tiny_baseline
+from tests.support.monitor_traffic import capture, in_distribution, jpeg, off_distribution, tiny_baseline
 
 BUCKET = "dogbreed-data-test"
 PREFIX = "data-capture"
@@ -205,12 +207,6 @@ def test_a_version_whose_model_is_gone_is_reported_and_the_others_compared(world
 
 def test_a_window_is_read_one_capture_file_at_a_time(world: SimpleNamespace) -> None:
     """The window's captured images are never held at once: each file is observed and dropped."""
-    import tracemalloc
-
-    import numpy as np
-
-    from tests.support.monitor_traffic import jpeg
-
     # Given 40 capture files of eight records, each request a 256 px photo-like JPEG
     register_model(world, "dogbreed-1-held-out")
     noise = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)

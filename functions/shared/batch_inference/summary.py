@@ -51,8 +51,8 @@ def _listed(s3: Any, bucket: str, prefix: str) -> list[str]:
 
 def _sent(s3: Any, bucket: str, batch_id: str, existing: set[str]) -> list[str]:
     """The keys the transform job was given (input.manifest without its prefix entry)."""
-    key = input_manifest_key(batch_id)
-    body = _get(s3, bucket, key) if key in existing else None
+    manifest = input_manifest_key(batch_id)
+    body = _get(s3, bucket, manifest) if manifest in existing else None
     return [] if body is None else [str(key) for key in json.loads(body)[1:]]
 
 

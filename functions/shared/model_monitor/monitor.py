@@ -148,13 +148,13 @@ def run_monitor(clients: Clients, config: MonitorConfig, now: datetime) -> Monit
     for observation in observations:
         by_version[observation.model_version].append(observation)
     unreadable = by_version.pop(None, [])
-    for position, (version, version_records) in enumerate(sorted(by_version.items())):
+    for position, (version, version_observations) in enumerate(sorted(by_version.items())):
         assert version is not None
         try:
             baseline = load_baseline(clients, version)
         except (MonitorError, BaselineError, tarfile.TarError, ClientError) as error:
             # e.g. a retired version's model, deleted after a rollout, still has captures in the window
-            report = DriftReport(model_version=version, records=len(version_records))
+            report = DriftReport(model_version=version, records=len(version_observations))
             report.reasons.append(f"no baseline: {error}")
             result.reports.append(report)
             continue
@@ -162,7 +162,7 @@ def run_monitor(clients: Clients, config: MonitorConfig, now: datetime) -> Monit
         extra = unreadable if position == 0 else []
         report = drift_report(
             baseline,
-            version_records + extra,
+            version_observations + extra,
             corrupt_lines=len(errors) if position == 0 else 0,
             thresholds=config.thresholds,
         )
